@@ -1,0 +1,107 @@
+import CEffKernels
+import EffModel
+import Foundation
+
+public enum EngineError: Error, CustomStringConvertible {
+    case inputSize(expected: Int, got: Int, shape: [Int])
+    case outputSize(expected: Int, got: Int)
+
+    public var description: String {
+        switch self {
+        case let .inputSize(expected, got, shape):
+            return "input has \(got) bytes; the model expects \(expected) (shape \(shape))"
+        case let .outputSize(expected, got):
+            return "output buffer has \(got) bytes; the model produces \(expected)"
+        }
+    }
+}
+
+/// Runs a `Plan`. Owns one activation arena, allocated once; `run` allocates nothing.
+/// One engine runs one inference at a time; use one engine per concurrent frame.
+public final class Engine: @unchecked Sendable {
+    public let plan: Plan
+    private let arena: UnsafeMutableRawPointer
+
+    public init(plan: Plan) {
+        self.plan = plan
+        arena = UnsafeMutableRawPointer.allocate(byteCount: plan.arenaSize, alignment: 64)
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: plan.arenaSize)
+    }
+
+    deinit { arena.deallocate() }
+
+    /// Runs the model on `input` (exactly `plan.input.byteCount` bytes, the model's input
+    /// type and layout) and writes the result into `output`.
+    /// `observe`, when given, sees each operator's output right after it is computed.
+    public func run(input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer,
+                    observe: ((_ op: Int, _ tensor: Int, _ bytes: UnsafeRawBufferPointer) -> Void)? = nil) throws {
+        guard input.count == plan.input.byteCount else {
+            throw EngineError.inputSize(expected: plan.input.byteCount, got: input.count, shape: plan.input.shape)
+        }
+        guard output.count == plan.output.byteCount else {
+            throw EngineError.outputSize(expected: plan.output.byteCount, got: output.count)
+        }
+        if let base = input.baseAddress { (arena + plan.inputOffset).copyMemory(from: base, byteCount: input.count) }
+        for step in plan.steps {
+            execute(step)
+            if let observe, let off = plan.tensorOffsets[step.output] {
+                observe(step.op, step.output, UnsafeRawBufferPointer(start: arena + off, count: plan.graph.tensors[step.output].byteCount))
+            }
+        }
+        if let base = output.baseAddress { base.copyMemory(from: arena + plan.outputOffset, byteCount: output.count) }
+    }
+
+    /// Convenience for tests and tools: bytes in, bytes out.
+    public func run(_ input: [Int8]) throws -> [Int8] {
+        var out = [Int8](repeating: 0, count: plan.output.byteCount)
+        try input.withUnsafeBytes { i in
+            try out.withUnsafeMutableBytes { o in try run(input: i, output: o) }
+        }
+        return out
+    }
+
+    @inline(__always) private func i8(_ offset: Int) -> UnsafeMutablePointer<Int8> {
+        (arena + offset).assumingMemoryBound(to: Int8.self)
+    }
+
+    private func execute(_ step: Step) {
+        switch step.kind {
+        case var .conv(p, x, f, b, m, s, y):
+            effk_qs8_conv2d__scalar(&p, i8(x), f.typed(Int8.self), b?.typed(Int32.self), m.typed(Int32.self), s.typed(Int32.self), i8(y), 0, p.out_h)
+        case var .depthwise(p, x, f, b, m, s, y):
+            effk_qs8_dwconv2d__scalar(&p, i8(x), f.typed(Int8.self), b?.typed(Int32.self), m.typed(Int32.self), s.typed(Int32.self), i8(y), 0, p.out_h)
+        case var .fullyConnected(p, x, f, b, scale, y):
+            effk_qs8_fc__scalar(&p, i8(x), f.typed(Int8.self), b?.typed(Int32.self), scale.typed(Double.self), i8(y), 0, p.out_c)
+        case var .add(p, a, b, y, n):
+            effk_qs8_add__scalar(&p, i8(a), i8(b), i8(y), n)
+        case var .addBroadcast(p, bc, a, b, y):
+            effk_qs8_add_broadcast__scalar(&p, &bc, i8(a), i8(b), i8(y))
+        case var .mul(p, a, b, y, n):
+            effk_qs8_mul__scalar(&p, i8(a), i8(b), i8(y), n)
+        case var .mulBroadcast(p, bc, a, b, y):
+            effk_qs8_mul_broadcast__scalar(&p, &bc, i8(a), i8(b), i8(y))
+        case let .lookup(table, x, y, n):
+            effk_qs8_lookup__scalar(table.typed(Int8.self), i8(x), i8(y), n)
+        case var .meanHW(p, x, y):
+            effk_qs8_mean_hw__scalar(&p, i8(x), i8(y))
+        case var .averagePool(p, x, y):
+            effk_qs8_avgpool2d__scalar(&p, i8(x), i8(y), 0, p.out_h)
+        case var .softmax(p, x, y, rows, depth):
+            effk_qs8_softmax__scalar(&p, i8(x), i8(y), Int32(rows), Int32(depth))
+        case let .quantizeF32(x, y, n, scale, zp):
+            effk_quantize_f32_qs8__scalar((arena + x).assumingMemoryBound(to: Float.self), i8(y), n, scale, zp)
+        case let .dequantize(x, y, n, scale, zp):
+            effk_dequantize_qs8_f32__scalar(i8(x), (arena + y).assumingMemoryBound(to: Float.self), n, scale, zp)
+        case let .pad(shape, before, after, value, x, y):
+            shape.withUnsafeBufferPointer { sh in
+                before.withUnsafeBufferPointer { bf in
+                    after.withUnsafeBufferPointer { af in
+                        effk_pad4d_qs8(i8(x), sh.baseAddress, bf.baseAddress, af.baseAddress, value, i8(y))
+                    }
+                }
+            }
+        case let .copy(x, y, n):
+            (arena + y).copyMemory(from: arena + x, byteCount: n)
+        }
+    }
+}

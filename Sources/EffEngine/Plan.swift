@@ -1,0 +1,118 @@
+import CEffKernels
+import EffModel
+import Foundation
+
+/// Errors found while planning a model that the reader accepted.
+public enum PlanError: Error, CustomStringConvertible {
+    case unsupported(op: Int, name: String, reason: String)
+    case shapeMismatch(op: Int, name: String, tensor: Int, declared: [Int], inferred: [Int])
+    case io(tensor: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unsupported(op, name, reason):
+            return "operator \(op) (\(name)): \(reason)"
+        case let .shapeMismatch(op, name, tensor, declared, inferred):
+            return "operator \(op) (\(name)): tensor \(tensor) is declared \(declared) but the op produces \(inferred)"
+        case let .io(tensor, reason):
+            return "\(tensor): \(reason)"
+        }
+    }
+}
+
+/// Shape, type and quantization of a graph input or output, as the caller must supply it.
+public struct TensorSpec: Sendable, Equatable {
+    public var name: String
+    public var type: ElementType
+    public var shape: [Int]
+    public var scale: Float
+    public var zeroPoint: Int32
+    public var byteCount: Int { shape.reduce(1, *) * type.size }
+}
+
+/// A model prepared once for execution: shapes inferred and checked, weights repacked,
+/// requantization parameters computed, and every activation placed in a static arena.
+/// Immutable after construction; any number of `Engine`s can share one plan.
+public final class Plan: @unchecked Sendable {
+    public let graph: Graph
+    /// Bytes of the activation arena each `Engine` allocates.
+    public let arenaSize: Int
+    /// Bytes of repacked constants (weights, biases, multipliers) owned by the plan.
+    public let constantsSize: Int
+    public let input: TensorSpec
+    public let output: TensorSpec
+    /// Multiply-accumulates of one inference (convolutions and fully connected).
+    public let macs: Int
+
+    let steps: [Step]
+    let inputOffset: Int
+    let outputOffset: Int
+    /// Arena offset of each tensor (nil for constants).
+    let tensorOffsets: [Int?]
+    private let constants: UnsafeMutableRawPointer
+
+    public convenience init(modelPath: String) throws {
+        try self.init(graph: Graph.load(path: modelPath))
+    }
+
+    public init(graph: Graph) throws {
+        self.graph = graph
+        guard graph.inputs.count == 1, graph.outputs.count == 1 else {
+            throw PlanError.unsupported(op: -1, name: "graph",
+                                        reason: "effnetd runs models with one input and one output; this one has \(graph.inputs.count) and \(graph.outputs.count)")
+        }
+        for t in graph.inputs + graph.outputs where graph.tensors[t].isConstant {
+            throw PlanError.unsupported(op: -1, name: "graph", reason: "the graph's input or output (tensor \(t)) is a constant")
+        }
+        var builder = PlanBuilder(graph: graph)
+        try builder.build()
+
+        // Arena: one request per storage root, alive from its producer to its last reader.
+        let storage = builder.storageRoots()
+        var roots: [Int] = []
+        var rootIndex: [Int: Int] = [:]
+        var requests: [ArenaPlanner.Request] = []
+        for (t, first, last) in builder.lifetimes(storage: storage) {
+            rootIndex[t] = requests.count
+            roots.append(t)
+            requests.append(.init(size: graph.tensors[t].byteCount, firstUse: first, lastUse: last))
+        }
+        let (offsets, size) = ArenaPlanner.plan(requests)
+        var tensorOffsets = [Int?](repeating: nil, count: graph.tensors.count)
+        for t in graph.tensors.indices where !graph.tensors[t].isConstant {
+            if let root = storage[t], let i = rootIndex[root] { tensorOffsets[t] = offsets[i] }
+        }
+        arenaSize = max(size, ArenaPlanner.alignment)
+        self.tensorOffsets = tensorOffsets
+
+        // Constants: one aligned block, filled from the builder's staged bytes.
+        constantsSize = builder.constantBytes.count
+        let block = UnsafeMutableRawPointer.allocate(byteCount: max(constantsSize, 64), alignment: 64)
+        builder.constantBytes.withUnsafeBytes { src in
+            if let base = src.baseAddress { block.copyMemory(from: base, byteCount: src.count) }
+        }
+        constants = block
+        steps = builder.steps.map { $0.resolved(constants: block, offsets: tensorOffsets) }
+        macs = builder.macs
+
+        let inT = graph.inputs[0], outT = graph.outputs[0]
+        input = Self.spec(graph, inT)
+        output = Self.spec(graph, outT)
+        // Both are activations (checked above), so the arena planner placed them.
+        inputOffset = tensorOffsets[inT]!
+        outputOffset = tensorOffsets[outT]!
+    }
+
+    deinit { constants.deallocate() }
+
+    private static func spec(_ g: Graph, _ t: Int) -> TensorSpec {
+        let tensor = g.tensors[t]
+        return TensorSpec(name: tensor.name, type: tensor.type, shape: tensor.shape,
+                          scale: tensor.quantization?.scale ?? 1, zeroPoint: tensor.quantization?.zeroPoint ?? 0)
+    }
+
+    /// A one-line summary: ops, arena, constants, MACs.
+    public var summary: String {
+        "\(steps.count) steps, arena \(arenaSize / 1024) KiB, constants \(constantsSize / 1024) KiB, \(macs / 1_000_000) M MACs"
+    }
+}

@@ -1,0 +1,75 @@
+import CEffKernels
+
+/// One kernel call of a plan. Activations are arena byte offsets; constants are pointers
+/// into the plan's constant block. While the plan is being built, activation fields hold
+/// tensor indices and constant fields hold offsets; `resolved` turns them into the above.
+struct Step {
+    var op: Int
+    var output: Int
+    var kind: Kind
+
+    /// A constant: an offset into the constant block, then a pointer.
+    struct Const {
+        var offset: Int
+        var pointer: UnsafeRawPointer? = nil
+        func typed<T>(_: T.Type) -> UnsafePointer<T>? { pointer?.assumingMemoryBound(to: T.self) }
+    }
+
+    enum Kind {
+        case conv(effk_conv2d_params, input: Int, filter: Const, bias: Const?, multiplier: Const, shift: Const, output: Int)
+        case depthwise(effk_conv2d_params, input: Int, filter: Const, bias: Const?, multiplier: Const, shift: Const, output: Int)
+        case fullyConnected(effk_fc_params, input: Int, filter: Const, bias: Const?, scale: Const, output: Int)
+        case add(effk_add_params, a: Int, b: Int, output: Int, count: Int)
+        case addBroadcast(effk_add_params, effk_broadcast4d, a: Int, b: Int, output: Int)
+        case mul(effk_mul_params, a: Int, b: Int, output: Int, count: Int)
+        case mulBroadcast(effk_mul_params, effk_broadcast4d, a: Int, b: Int, output: Int)
+        case lookup(table: Const, input: Int, output: Int, count: Int)
+        case meanHW(effk_mean_params, input: Int, output: Int)
+        case averagePool(effk_conv2d_params, input: Int, output: Int)
+        case softmax(effk_softmax_params, input: Int, output: Int, rows: Int, depth: Int)
+        case quantizeF32(input: Int, output: Int, count: Int, scale: Float, zeroPoint: Int32)
+        case dequantize(input: Int, output: Int, count: Int, scale: Float, zeroPoint: Int32)
+        case pad(shape: [Int32], before: [Int32], after: [Int32], value: Int8, input: Int, output: Int)
+        case copy(input: Int, output: Int, bytes: Int)
+    }
+
+    func resolved(constants: UnsafeMutableRawPointer, offsets: [Int?]) -> Step {
+        func t(_ i: Int) -> Int { offsets[i]! }
+        func c(_ k: Const) -> Const { Const(offset: k.offset, pointer: UnsafeRawPointer(constants + k.offset)) }
+        func c(_ k: Const?) -> Const? { k.map { c($0) } }
+        var s = self
+        switch kind {
+        case let .conv(p, i, f, b, m, sh, o):
+            s.kind = .conv(p, input: t(i), filter: c(f), bias: c(b), multiplier: c(m), shift: c(sh), output: t(o))
+        case let .depthwise(p, i, f, b, m, sh, o):
+            s.kind = .depthwise(p, input: t(i), filter: c(f), bias: c(b), multiplier: c(m), shift: c(sh), output: t(o))
+        case let .fullyConnected(p, i, f, b, sc, o):
+            s.kind = .fullyConnected(p, input: t(i), filter: c(f), bias: c(b), scale: c(sc), output: t(o))
+        case let .add(p, a, b, o, n): s.kind = .add(p, a: t(a), b: t(b), output: t(o), count: n)
+        case let .addBroadcast(p, bc, a, b, o): s.kind = .addBroadcast(p, bc, a: t(a), b: t(b), output: t(o))
+        case let .mul(p, a, b, o, n): s.kind = .mul(p, a: t(a), b: t(b), output: t(o), count: n)
+        case let .mulBroadcast(p, bc, a, b, o): s.kind = .mulBroadcast(p, bc, a: t(a), b: t(b), output: t(o))
+        case let .lookup(tab, i, o, n): s.kind = .lookup(table: c(tab), input: t(i), output: t(o), count: n)
+        case let .meanHW(p, i, o): s.kind = .meanHW(p, input: t(i), output: t(o))
+        case let .averagePool(p, i, o): s.kind = .averagePool(p, input: t(i), output: t(o))
+        case let .softmax(p, i, o, r, d): s.kind = .softmax(p, input: t(i), output: t(o), rows: r, depth: d)
+        case let .quantizeF32(i, o, n, sc, z): s.kind = .quantizeF32(input: t(i), output: t(o), count: n, scale: sc, zeroPoint: z)
+        case let .dequantize(i, o, n, sc, z): s.kind = .dequantize(input: t(i), output: t(o), count: n, scale: sc, zeroPoint: z)
+        case let .pad(sh, b, a, v, i, o): s.kind = .pad(shape: sh, before: b, after: a, value: v, input: t(i), output: t(o))
+        case let .copy(i, o, n): s.kind = .copy(input: t(i), output: t(o), bytes: n)
+        }
+        return s
+    }
+
+    /// Tensor indices this step reads (before resolution).
+    var reads: [Int] {
+        switch kind {
+        case let .conv(_, i, _, _, _, _, _), let .depthwise(_, i, _, _, _, _, _), let .fullyConnected(_, i, _, _, _, _),
+             let .lookup(_, i, _, _), let .meanHW(_, i, _), let .averagePool(_, i, _), let .softmax(_, i, _, _, _),
+             let .quantizeF32(i, _, _, _, _), let .dequantize(i, _, _, _, _), let .pad(_, _, _, _, i, _), let .copy(i, _, _):
+            return [i]
+        case let .add(_, a, b, _, _), let .addBroadcast(_, _, a, b, _), let .mul(_, a, b, _, _), let .mulBroadcast(_, _, a, b, _):
+            return [a, b]
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import EffEngine
+import EffModel
+import Foundation
+import XCTest
+
+/// The engine against LiteRT's reference kernels (BUILTIN_REF): whole-model outputs for
+/// every vector in Tests/Fixtures/reference/index.json, and every operator's output for
+/// the intermediates dumps.
+final class ReferenceVectorTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = root.appendingPathComponent("Tests/Fixtures")
+    static let reference = fixtures.appendingPathComponent("reference")
+
+    static func modelPath(_ name: String) -> String {
+        let bundled = root.appendingPathComponent("models").appendingPathComponent(name).path
+        return FileManager.default.fileExists(atPath: bundled) ? bundled : fixtures.appendingPathComponent(name).path
+    }
+
+    static func bytes(_ url: URL) throws -> [Int8] {
+        try Data(contentsOf: url).map { Int8(bitPattern: $0) }
+    }
+
+    struct Vector: Decodable {
+        var model: String, image: String, input: String, output: String
+        var input_shape: [Int], output_shape: [Int], top5: [Int]
+    }
+
+    func testWholeModelOutputsAreByteExact() throws {
+        let vectors = try JSONDecoder().decode([Vector].self, from: Data(contentsOf: Self.reference.appendingPathComponent("index.json")))
+        XCTAssertEqual(vectors.count, 8)
+        var engines: [String: Engine] = [:]
+        for v in vectors {
+            let engine = try engines[v.model] ?? Engine(plan: Plan(modelPath: Self.modelPath(v.model)))
+            engines[v.model] = engine
+            XCTAssertEqual(engine.plan.input.shape, v.input_shape)
+            XCTAssertEqual(engine.plan.output.shape, v.output_shape)
+            let got = try engine.run(Self.bytes(Self.reference.appendingPathComponent(v.input)))
+            let want = try Self.bytes(Self.reference.appendingPathComponent(v.output))
+            let diff = zip(got, want).filter { $0 != $1 }.count
+            XCTAssertEqual(diff, 0, "\(v.model) \(v.image): \(diff) of \(want.count) output bytes differ")
+            let top = got.indices.sorted { got[$0] != got[$1] ? got[$0] > got[$1] : $0 < $1 }.prefix(5)
+            XCTAssertEqual(Array(top), v.top5, "\(v.model) \(v.image) top-5")
+        }
+    }
+
+    /// A model that is neither fixture above: B-style (swish, squeeze-excitation) at width
+    /// 0.5, depth 0.5 and an odd input size, 193×193, so SAME padding with stride 2 is uneven.
+    func testOtherVariantIsByteExact() throws {
+        let dir = Self.fixtures.appendingPathComponent("variants")
+        let vectors = try JSONDecoder().decode([Vector].self, from: Data(contentsOf: dir.appendingPathComponent("index.json")))
+        XCTAssertEqual(vectors.count, 3)
+        for v in vectors {
+            let engine = try Engine(plan: Plan(modelPath: dir.appendingPathComponent(v.model).path))
+            XCTAssertEqual(engine.plan.input.shape, [1, 193, 193, 3])
+            let got = try engine.run(Self.bytes(dir.appendingPathComponent(v.input)))
+            XCTAssertEqual(got, try Self.bytes(dir.appendingPathComponent(v.output)), "\(v.model) \(v.image)")
+        }
+    }
+
+    struct Dumped: Decodable { var op_index: Int, op: String, tensor: Int, file: String, shape: [Int] }
+
+    func checkIntermediates(model: String, folder: String, input: String) throws {
+        let dir = Self.reference.appendingPathComponent(folder)
+        let index = try JSONDecoder().decode([Dumped].self, from: Data(contentsOf: dir.appendingPathComponent("index.json")))
+        let engine = try Engine(plan: Plan(modelPath: Self.modelPath(model)))
+        var seen: [Int: [Int8]] = [:]
+        var input8 = try Self.bytes(Self.reference.appendingPathComponent(input))
+        var output = [Int8](repeating: 0, count: engine.plan.output.byteCount)
+        try input8.withUnsafeMutableBytes { i in
+            try output.withUnsafeMutableBytes { o in
+                try engine.run(input: UnsafeRawBufferPointer(i), output: o) { op, _, bytes in
+                    seen[op] = bytes.map { Int8(bitPattern: $0) }
+                }
+            }
+        }
+        var firstBad: String?
+        for d in index {
+            let want = try Self.bytes(dir.appendingPathComponent(d.file))
+            guard let got = seen[d.op_index] else {
+                XCTFail("\(model): op \(d.op_index) \(d.op) produced nothing"); continue
+            }
+            let diff = zip(got, want).filter { $0 != $1 }.count
+            if diff != 0 || got.count != want.count, firstBad == nil {
+                firstBad = "op \(d.op_index) \(d.op) (tensor \(d.tensor)): \(diff) of \(want.count) bytes differ"
+            }
+        }
+        XCTAssertNil(firstBad, "\(model): first differing layer: \(firstBad ?? "")")
+        XCTAssertGreaterThan(index.count, 40)
+    }
+
+    func testLite0EveryLayerIsByteExact() throws {
+        try checkIntermediates(model: "efficientnet-lite0-int8.tflite", folder: "intermediates-lite0-chelsea",
+                               input: "efficientnet-lite0-int8__chelsea.input.i8")
+    }
+
+    func testB0EveryLayerIsByteExact() throws {
+        try checkIntermediates(model: "efficientnet-b0-int8-random1.tflite", folder: "intermediates-b0-chelsea",
+                               input: "efficientnet-b0-int8-random1__chelsea.input.i8")
+    }
+
+    func testPlanReportsArenaSmallerThanSumOfActivations() throws {
+        let plan = try Plan(modelPath: Self.modelPath("efficientnet-lite0-int8.tflite"))
+        let activations = plan.graph.tensors.filter { !$0.isConstant }.map(\.byteCount).reduce(0, +)
+        XCTAssertGreaterThan(plan.arenaSize, 112 * 112 * 96, "the largest live pair must fit")
+        XCTAssertLessThan(plan.arenaSize, activations / 3, "liveness reuse should share most bytes")
+        // Lite0 is about 385 M multiply-accumulates (see models/README).
+        XCTAssertEqual(Double(plan.macs) / 1e6, 385, accuracy: 15)
+    }
+
+    func testWrongInputSizeIsAnError() throws {
+        let engine = try Engine(plan: Plan(modelPath: Self.modelPath("efficientnet-lite0-int8.tflite")))
+        XCTAssertThrowsError(try engine.run([Int8](repeating: 0, count: 10))) { error in
+            XCTAssertTrue("\(error)".contains("150528"), "\(error)")
+        }
+    }
+}
