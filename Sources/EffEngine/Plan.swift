@@ -43,6 +43,8 @@ public final class Plan: @unchecked Sendable {
     public let output: TensorSpec
     /// Multiply-accumulates of one inference (convolutions and fully connected).
     public let macs: Int
+    /// The instruction set whose kernels this plan runs.
+    public let isa: String = "scalar"
 
     let steps: [Step]
     let inputOffset: Int

@@ -9,7 +9,7 @@ struct EffCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "effctl",
         abstract: "effnetd's command-line tool: classify images, run raw tensors through a model.",
-        subcommands: [Classify.self, Infer.self])
+        subcommands: [Classify.self, Infer.self, Bench.self])
 }
 
 /// Where the bundled model and labels are looked for when no path is given.
@@ -142,6 +142,55 @@ struct Infer: ParsableCommand {
                 }
             }
             guard FileManager.default.createFile(atPath: output, contents: out) else { throw Failure("\(output): cannot write the file") }
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time inference on a model: latency percentiles and throughput.",
+        discussion: "Runs the model on a fixed pseudo-random input after warm-up runs and prints the ISA, the median and 90th-percentile latency and inferences per second.")
+
+    @Option(help: "Model (.tflite).") var model: String?
+    @Option(help: "Timed runs.") var runs: Int = 50
+    @Option(help: "Untimed warm-up runs.") var warmup: Int = 5
+    @Flag(help: "One JSON object.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let modelPath = model ?? Defaults.find(Defaults.modelName)
+            let plan = try loadPlan(modelPath)
+            let engine = Engine(plan: plan)
+            var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+            var input = [UInt8](repeating: 0, count: plan.input.byteCount)
+            for i in input.indices {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                input[i] = UInt8(truncatingIfNeeded: state >> 56)
+            }
+            var output = [UInt8](repeating: 0, count: plan.output.byteCount)
+            var times: [Double] = []
+            try input.withUnsafeBytes { i in
+                try output.withUnsafeMutableBytes { o in
+                    for r in 0..<(warmup + max(runs, 1)) {
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        try engine.run(input: i, output: o)
+                        if r >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6) }
+                    }
+                }
+            }
+            times.sort()
+            let median = times[times.count / 2], p90 = times[min(times.count - 1, times.count * 9 / 10)]
+            let perSecond = 1000 / median
+            if json {
+                let obj: [String: Any] = ["model": modelPath, "isa": plan.isa, "runs": times.count, "median_ms": median,
+                                          "p90_ms": p90, "min_ms": times[0], "inferences_per_s": perSecond,
+                                          "macs": plan.macs, "arena_bytes": plan.arenaSize]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+            } else {
+                print("model \(modelPath)\nisa \(plan.isa), \(plan.summary)")
+                print(String(format: "runs %d  median %.2f ms  p90 %.2f ms  min %.2f ms  %.1f inferences/s  %.1f GMAC/s",
+                             times.count, median, p90, times[0], perSecond, Double(plan.macs) / median / 1e6))
+            }
         }
     }
 }
