@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
     ],
     targets: [
         // int8 microkernels per ISA, CPU feature detection, dispatch (libc only).
@@ -21,18 +22,27 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // Per-core work-stealing pool (Chase–Lev deques, parking, pinning).
+        .target(
+            name: "EffScheduler",
+            dependencies: [.product(name: "Atomics", package: "swift-atomics")]
+        ),
         .target(name: "EffModel"),
-        .target(name: "EffEngine", dependencies: ["EffModel", "CEffKernels"]),
+        .target(name: "EffEngine", dependencies: ["EffModel", "EffScheduler", "CEffKernels"]),
         .target(name: "EffCapture", dependencies: ["CEffKernels", "CTurboJPEG", "CPNG"]),
         .executableTarget(
             name: "effctl",
             dependencies: [
-                "EffEngine", "EffModel", "EffCapture",
+                "EffEngine", "EffModel", "EffCapture", "EffScheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "EffModelTests", dependencies: ["EffModel"]),
-        .testTarget(name: "EffEngineTests", dependencies: ["EffEngine", "EffModel", "CEffKernels"]),
+        .testTarget(name: "EffEngineTests", dependencies: ["EffEngine", "EffModel", "EffScheduler", "CEffKernels"]),
         .testTarget(name: "EffCaptureTests", dependencies: ["EffCapture"]),
+        .testTarget(
+            name: "EffSchedulerTests",
+            dependencies: ["EffScheduler", .product(name: "Atomics", package: "swift-atomics")]
+        ),
     ]
 )

@@ -1,0 +1,83 @@
+/// A per-core work-stealing thread pool for data-parallel loops (`parallelFor`)
+/// and whole jobs (`submit`).
+///
+/// Lanes: `threads: N` gives N lanes of execution: N − 1 background worker
+/// threads plus the thread that calls `parallelFor`, which always runs chunks
+/// itself. `threads: 1` starts no thread at all and runs everything inline on
+/// the caller with no scheduling overhead.
+///
+/// Pinning: worker `w` is pinned to `cpus[(w + 1) % cpus.count]`, leaving
+/// `cpus[0]` to the calling thread (which the pool does not pin). Failure to
+/// pin is not fatal; `pinned` reports it.
+///
+/// Safe to use from many threads at once (one loop per camera frame, say), and
+/// a loop body may itself call `parallelFor` (nested loops do not deadlock:
+/// a waiting thread runs other work).
+public final class WorkerPool: @unchecked Sendable {
+    let core: PoolCore
+
+    /// The CPU set the workers are pinned over.
+    public let cpus: [Int]
+    /// True when every background worker was pinned to its CPU (vacuously true
+    /// with `threads: 1`).
+    public let pinned: Bool
+
+    /// Lanes of execution: background workers + the calling thread.
+    public var threadCount: Int { core.threadCount }
+
+    /// - Parameters:
+    ///   - threads: lanes including the caller (default: one per CPU in `cpus`).
+    ///   - cpus: CPUs to pin workers to (default: this process's affinity set,
+    ///     i.e. every online core it may use).
+    public convenience init(threads: Int? = nil, cpus: [Int]? = nil) {
+        self.init(threads: threads, cpus: cpus, dequeCapacity: Tuning.dequeCapacity)
+    }
+
+    /// Tests use a tiny `dequeCapacity` to force the overflow path.
+    init(threads: Int?, cpus: [Int]?, dequeCapacity: Int) {
+        let set = (cpus?.isEmpty == false) ? cpus! : Affinity.allowedCPUs()
+        let lanes = threads ?? set.count
+        precondition(lanes >= 1, "WorkerPool needs at least one thread")
+        self.cpus = set
+        core = PoolCore(workerCount: lanes - 1, dequeCapacity: dequeCapacity)
+        core.start(cpus: set)
+        pinned = core.pinnedAll
+    }
+
+    deinit {
+        core.shutdown()
+    }
+
+    /// Runs `body` over `range` cut into contiguous chunks of at least `grain`
+    /// indices (except when the whole range is smaller than `grain`), on all
+    /// lanes, and returns when every chunk has run. Each index is in exactly one
+    /// chunk. Nothing is allocated per chunk or per task: the job descriptor
+    /// lives on this call's stack and deque items are its address. The one
+    /// heap allocation per call is the small box Swift itself makes for
+    /// `withoutActuallyEscaping` (none when the loop runs inline: `threads: 1`
+    /// or a range shorter than `2 × grain`).
+    public func parallelFor(_ range: Range<Int>, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        core.parallelFor(range, grain: grain, body)
+    }
+
+    /// Queues a whole job (e.g. a frame). Allocates one handle per job.
+    /// With `threads: 1`, or after `shutdown()`, the job runs inline before
+    /// `submit` returns.
+    @discardableResult
+    public func submit(_ job: @escaping @Sendable () -> Void) -> JobHandle {
+        let handle = JobHandle(job, monitor: core.completion)
+        if core.workerCount == 0 || !core.injector.push(handle) {
+            handle.tryRun()
+        } else {
+            core.idle.notify(1)
+        }
+        return handle
+    }
+
+    /// Finishes every job submitted so far, then stops and joins the workers.
+    /// Idempotent; also called by deinit. Loops still in flight complete on
+    /// their calling threads; later calls run inline on the caller.
+    public func shutdown() {
+        core.shutdown()
+    }
+}

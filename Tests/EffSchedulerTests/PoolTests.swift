@@ -1,0 +1,84 @@
+import Atomics
+@testable import EffScheduler
+import Foundation
+import XCTest
+
+final class PoolTests: XCTestCase {
+    func testDefaultsToAffinitySet() {
+        let pool = WorkerPool()
+        XCTAssertFalse(pool.cpus.isEmpty)
+        XCTAssertEqual(pool.threadCount, pool.cpus.count)
+        XCTAssertEqual(pool.core.workerCount, pool.cpus.count - 1)
+        XCTAssertEqual(pool.cpus, pool.cpus.sorted())
+    }
+
+    func testPinningToAnAllowedCPU() throws {
+        let allowed = WorkerPool(threads: 1).cpus
+        let pool = WorkerPool(threads: 3, cpus: [allowed.last!])
+        XCTAssertTrue(pool.pinned, "pinning to an allowed CPU failed")
+        XCTAssertEqual(pool.threadCount, 3)
+    }
+
+    func testPinningFailureIsNotFatal() {
+        let pool = WorkerPool(threads: 3, cpus: [100_000]) // no such CPU
+        XCTAssertFalse(pool.pinned)
+        let hits = Counters(1_000)
+        pool.parallelFor(0..<1_000) { r in for i in r { hits.add(i) } }
+        XCTAssertNil(hits.firstMismatch())
+    }
+
+    func testSingleThreadPoolStartsNoThreadsAndIsPinnedTrivially() {
+        let pool = WorkerPool(threads: 1)
+        XCTAssertEqual(pool.core.workerCount, 0)
+        XCTAssertTrue(pool.pinned)
+    }
+
+    /// An idle pool sleeps: after ~200 ms without work, the whole process uses
+    /// < 5% of one core over the next 500 ms. (Behavioural, not a benchmark: a
+    /// worker that never parks burns ~100% and fails by a wide margin.)
+    func testIdlePoolUsesNoCPU() {
+        let pool = WorkerPool(threads: 4)
+        let hits = Counters(100_000)
+        for _ in 0..<20 {
+            pool.parallelFor(0..<100_000, grain: 64) { r in for i in r { hits.add(i) } }
+        }
+        pool.submit { usleep(1_000) }.wait()
+        usleep(200_000)
+        var best = Double.infinity
+        for _ in 0..<3 { // a second look only to ride out an unrelated hiccup
+            let t0 = processCPUSeconds()
+            let w0 = DispatchTime.now().uptimeNanoseconds
+            usleep(500_000)
+            let cpu = processCPUSeconds() - t0
+            let wall = Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9
+            best = min(best, cpu / wall)
+            if best < 0.05 { break }
+        }
+        XCTAssertLessThan(best, 0.05, "idle pool used \(Int(best * 100))% of a core")
+        withExtendedLifetime(pool) {}
+    }
+
+    /// An idle pool wakes up for new work after sleeping.
+    func testWakesAfterSleeping() {
+        let pool = WorkerPool(threads: 3)
+        let caller = pthread_self()
+        var attempts = 0, helped = 0
+        repeat {
+            attempts += 1
+            // Let the workers park (bounded wait; they normally do within ~0.1 ms).
+            let deadline = Date().addingTimeInterval(2)
+            while pool.core.idle.sleeperCount < 2 && Date() < deadline { usleep(1_000) }
+            XCTAssertGreaterThan(pool.core.idle.sleeperCount, 0, "workers never went to sleep")
+            let others = ManagedAtomic<Int>(0)
+            pool.parallelFor(0..<32) { _ in
+                if pthread_equal(pthread_self(), caller) == 0 { others.wrappingIncrement(ordering: .relaxed) }
+                usleep(3_000)
+            }
+            helped = others.load(ordering: .relaxed)
+        } while helped == 0 && attempts < 10
+        XCTAssertGreaterThan(helped, 0, "no parked worker woke up to help")
+        let h = pool.submit {}
+        h.wait()
+        XCTAssertTrue(h.isDone)
+    }
+}
