@@ -1,0 +1,140 @@
+// Shared helpers of the avx512vnni kernels (internal). x86-64 only.
+#ifndef EFFK_AVX512VNNI_COMMON_H
+#define EFFK_AVX512VNNI_COMMON_H
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../tables.h"
+
+// Every function of this folder carries this target; nothing is compiled with -m flags.
+#define EFFK_T512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define EFFK_INLINE512 static inline __attribute__((always_inline)) EFFK_T512
+
+// Per-lane constants of TFLite's MultiplyByQuantizedMultiplier for 16 int32 lanes.
+typedef struct {
+  __m512i me;     // multiplier (even lanes used by vpmuldq)
+  __m512i mo;     // multiplier of the odd lanes, moved to the even halves
+  __m512i lsh;    // max(shift, 0)
+  __m512i rsh;    // max(-shift, 0)
+  __m512i rhalf;  // (1 << rsh) >> 1
+} effk_rq512;
+
+EFFK_INLINE512 effk_rq512 effk_rq512_make(__m512i m, __m512i s) {
+  effk_rq512 q;
+  q.me = m;
+  q.mo = _mm512_srli_epi64(m, 32);
+  q.lsh = _mm512_max_epi32(s, _mm512_setzero_si512());
+  q.rsh = _mm512_max_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), s), _mm512_setzero_si512());
+  q.rhalf = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), q.rsh), 1);
+  return q;
+}
+
+// Per-channel constants for up to 16 channels (lanes past the mask get multiplier 0).
+EFFK_INLINE512 effk_rq512 effk_rq512_load(const int32_t *mult, const int32_t *shift, __mmask16 k) {
+  return effk_rq512_make(_mm512_maskz_loadu_epi32(k, mult), _mm512_maskz_loadu_epi32(k, shift));
+}
+
+EFFK_INLINE512 effk_rq512 effk_rq512_uniform(int32_t mult, int32_t shift) {
+  return effk_rq512_make(_mm512_set1_epi32(mult), _mm512_set1_epi32(shift));
+}
+
+// Whether multipliers/shifts need the general requantization: a positive shift (a left shift
+// before the multiply) or a multiplier of INT32_MIN (the one saturating product). TFLite's
+// QuantizeMultiplier never gives INT32_MIN, and conv shifts are <= 0 in practice.
+static inline int effk_rq_general(const int32_t *mult, const int32_t *shift, int32_t n) {
+  int32_t any = 0;
+  for (int32_t i = 0; i < n; ++i) any |= (shift[i] > 0) | (mult[i] == INT32_MIN);
+  return any != 0;
+}
+
+// TFLite MultiplyByQuantizedMultiplier (double rounding), bit exact, on 16 int32 lanes:
+//   x' = x << lsh (wrapping, as the reference's (uint32_t) shift)
+//   SaturatingRoundingDoublingHighMul(x', m) = floor((x'*m + 2^30) / 2^31) for every sign
+//     (the nudge 1-2^30 for negative products plus truncation toward zero is the same as
+//     adding 2^30 and flooring), computed in 64 bits with vpmuldq on even/odd lanes. The
+//     only product that overflows is INT32_MIN*INT32_MIN (2^31, wraps to INT32_MIN, which
+//     no other input can produce): it saturates to INT32_MAX.
+//   RoundingDivideByPOT(v, e) rounds half away from zero: sign(v) * ((|v| + half) >> e),
+//     half = (1 << e) >> 1; |v| + half < 2^32 (v != INT32_MIN), so the shift is unsigned.
+// GENERAL = 0 leaves out the left shift and the saturation: valid only when every lane's
+// shift is <= 0 and no multiplier is INT32_MIN (effk_rq_general() == 0).
+EFFK_INLINE512 __m512i effk_rq512_apply_t(__m512i x, const effk_rq512 *q, const int GENERAL) {
+  const __m512i nudge = _mm512_set1_epi64(INT64_C(1) << 30);
+  if (GENERAL) x = _mm512_sllv_epi32(x, q->lsh);
+  const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, q->me), nudge);
+  const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q->mo), nudge);
+  __m512i v = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
+  if (GENERAL) {
+    const __m512i min32 = _mm512_set1_epi32(INT32_MIN);
+    v = _mm512_mask_mov_epi32(v, _mm512_cmpeq_epi32_mask(v, min32), _mm512_set1_epi32(INT32_MAX));
+  }
+  const __m512i r = _mm512_srlv_epi32(_mm512_add_epi32(_mm512_abs_epi32(v), q->rhalf), q->rsh);
+  return _mm512_mask_sub_epi32(r, _mm512_movepi32_mask(v), _mm512_setzero_si512(), r);
+}
+
+EFFK_INLINE512 __m512i effk_rq512_apply(__m512i x, const effk_rq512 *q) {
+  return effk_rq512_apply_t(x, q, 1);
+}
+
+// Requantize, add the output zero point (wrapping, as the reference's int32 add), clamp.
+// CLAMP = 0 skips the clamp: only for act_min == -128 and act_max == 127, and only when the
+// caller narrows with signed saturation (vpmovsdb / vpackssdw+vpacksswb), which then clamps.
+EFFK_INLINE512 __m512i effk_rq512_out_t(__m512i acc, const effk_rq512 *q, __m512i zp, __m512i lo,
+                                         __m512i hi, const int GENERAL, const int CLAMP) {
+  const __m512i v = _mm512_add_epi32(effk_rq512_apply_t(acc, q, GENERAL), zp);
+  return CLAMP ? _mm512_min_epi32(_mm512_max_epi32(v, lo), hi) : v;
+}
+
+EFFK_INLINE512 __m512i effk_rq512_out(__m512i acc, const effk_rq512 *q, __m512i zp, __m512i lo,
+                                       __m512i hi) {
+  return effk_rq512_out_t(acc, q, zp, lo, hi, 1, 1);
+}
+
+static inline __mmask16 effk_mask16(int32_t n) {
+  return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+static inline __mmask64 effk_mask64(int32_t n) {
+  return n >= 64 ? ~(__mmask64)0 : n <= 0 ? (__mmask64)0 : (((__mmask64)1 << n) - 1);
+}
+
+// The kernels of this folder (gemm.c, dwconv.c, elementwise.c), gathered by table.c.
+size_t effk_qs8_conv1x1_packed_size__avx512vnni(int32_t in_c, int32_t out_c);
+void effk_qs8_conv1x1_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t in_c,
+                                        int32_t out_c, int32_t input_zero_point, void *packed);
+void effk_qs8_conv1x1_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
+                                         const void *packed, const int32_t *mult,
+                                         const int32_t *shift, int8_t *output,
+                                         int32_t pixel_begin, int32_t pixel_end);
+size_t effk_qs8_conv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c);
+void effk_qs8_conv_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t kh,
+                                     int32_t kw, int32_t in_c, int32_t out_c,
+                                     int32_t input_zero_point, void *packed);
+void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
+                                              const void *packed, const int32_t *mult,
+                                              const int32_t *shift, int8_t *output,
+                                              int32_t oy_begin, int32_t oy_end);
+size_t effk_qs8_dwconv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t c);
+void effk_qs8_dwconv_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t kh,
+                                      int32_t kw, int32_t c, int32_t input_zero_point,
+                                      void *packed);
+void effk_qs8_dwconv_64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
+                                      const void *packed, const int32_t *mult,
+                                      const int32_t *shift, int8_t *output, int32_t oy_begin,
+                                      int32_t oy_end);
+void effk_qs8_add__avx512vnni(const effk_add_params *p, const int8_t *a, const int8_t *b,
+                              int8_t *out, size_t n);
+void effk_qs8_mul__avx512vnni(const effk_mul_params *p, const int8_t *a, const int8_t *b,
+                              int8_t *out, size_t n);
+void effk_qs8_mul_channel__avx512vnni(const effk_mul_params *p, const int8_t *a,
+                                      const int8_t *channel, int8_t *out, int32_t c,
+                                      int32_t pixel_begin, int32_t pixel_end);
+void effk_qs8_lookup__avx512vnni(const int8_t table[256], const int8_t *in, int8_t *out,
+                                 size_t n);
+void effk_qs8_mean_hw__avx512vnni(const effk_mean_params *p, const int8_t *input,
+                                  int8_t *output);
+
+#endif  // __x86_64__
+#endif

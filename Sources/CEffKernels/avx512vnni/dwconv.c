@@ -1,0 +1,508 @@
+// Depthwise conv (depth multiplier 1) with AVX-512 VNNI: 64 channels per step, four taps of a
+// filter row per vpdpbusd.
+//
+// vpdpbusd sums four u8 x s8 products per int32 lane, so each lane must hold one channel's
+// bytes of four taps. Input is made unsigned (x ^ 0x80 == x + 128; packing folds
+// -(128 + zp) * sum(w) into the bias) and rearranged once per input row into "tuples": for
+// padded column x, the bytes of columns x, x+1, x+2, x+3 interleaved per channel
+// (vpunpck{l,h}bw + vpunpck{l,h}wd on 64 channels). A filter row of width KW then takes
+// ceil(KW/4) vpdpbusd per vector, tuples at x, x+4, ... with zero weights past KW. Rows live
+// in a small ring (one slot per filter row), built in chunks of output columns so the ring
+// stays in L1; padded rows and columns hold the input zero point, which contributes
+// w * (zp - zp) = 0, exactly as the reference skipping the tap.
+//
+// The interleave permutes channels within 128-bit lanes: vector j, lane L, element i holds
+// channel 16L + 4j + i. vpackssdw + vpacksswb at the end undo exactly that, so bias,
+// weights, multipliers and shifts simply use the permuted order.
+//
+// Packed layout, per block of 64 channels (the last one zero-padded), GW = ceil(KW/4):
+//   int32 bias'[64]                  position 16j + 4L + i holds channel 16L + 4j + i
+//   int8  w[KH][GW][4 j][4 L][4 i][4 t] = filter[fy][fx = 4g + t][channel 16L + 4j + i]
+//                                    (0 past KW or past C)
+// Blocks of at most 32 channels (C = 32, tails of 16 or 32) run the same code on ymm (the low
+// two 128-bit lanes of each packed vector). Output pixels go two at a time (one weight load for
+// both). The ring lives on the stack (RING_BYTES = 40 KiB). Horizontal dilation != 1, or rows
+// too wide for the ring even one column at a time, take a direct path (loads + interleave per
+// output pixel) over the same packed weights.
+#if defined(__x86_64__)
+#include "common.h"
+#include "../avx2/common.h"  // effk_rq256_* (AVX2 requantization, reused on ymm)
+
+#define RING_BYTES (40 * 1024)
+
+static size_t block_bytes(int32_t kh, int32_t kw) {
+  return 256 + (size_t)kh * ((kw + 3) / 4) * 256;
+}
+
+size_t effk_qs8_dwconv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t c) {
+  return (size_t)((c + 63) / 64) * block_bytes(kh, kw);
+}
+
+void effk_qs8_dwconv_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t kh,
+                                      int32_t kw, int32_t c, int32_t input_zero_point,
+                                      void *packed) {
+  const int32_t gw = (kw + 3) / 4;
+  uint8_t *dst = (uint8_t *)packed;
+  for (int32_t cb = 0; cb < c; cb += 64) {
+    for (int32_t j = 0; j < 4; ++j)
+      for (int32_t l = 0; l < 4; ++l)
+        for (int32_t i = 0; i < 4; ++i) {
+          const int32_t ch = cb + 16 * l + 4 * j + i;
+          int32_t v = 0;
+          if (ch < c) {
+            int32_t sum = 0;
+            for (int32_t t = 0; t < kh * kw; ++t) sum += filter[(size_t)t * c + ch];
+            v = (int32_t)((uint32_t)(bias ? bias[ch] : 0) -
+                          (uint32_t)(128 + input_zero_point) * (uint32_t)sum);
+          }
+          memcpy(dst + 4 * (16 * j + 4 * l + i), &v, 4);
+        }
+    dst += 256;
+    for (int32_t fy = 0; fy < kh; ++fy)
+      for (int32_t g = 0; g < gw; ++g)
+        for (int32_t j = 0; j < 4; ++j)
+          for (int32_t l = 0; l < 4; ++l)
+            for (int32_t i = 0; i < 4; ++i)
+              for (int32_t t = 0; t < 4; ++t) {
+                const int32_t ch = cb + 16 * l + 4 * j + i, fx = 4 * g + t;
+                *dst++ = (uint8_t)((ch < c && fx < kw) ? filter[((size_t)fy * kw + fx) * c + ch] : 0);
+              }
+  }
+}
+
+// Per-block constants.
+typedef struct {
+  effk_rq512 rq[4];
+  __m512i bias[4];
+  __m512i ozp, lo, hi, zpf;  // zpf: the input zero point, sign-flipped, in every byte
+  __mmask64 km;               // channels of this block
+  const uint8_t *w;           // weights of this block
+} dw_consts;
+
+// Multipliers and shifts of channels [cb, cb + 64) in the interleaved order (0 past C).
+static void permuted_quant(const effk_conv2d_params *p, const int32_t *mult, const int32_t *shift,
+                           int32_t cb, int32_t pm[64], int32_t ps[64]) {
+  const int32_t nc = p->in_c - cb < 64 ? p->in_c - cb : 64;
+  for (int32_t j = 0; j < 4; ++j)
+    for (int32_t l = 0; l < 4; ++l)
+      for (int32_t i = 0; i < 4; ++i) {
+        const int32_t ch = 16 * l + 4 * j + i;
+        pm[16 * j + 4 * l + i] = ch < nc ? mult[cb + ch] : 0;
+        ps[16 * j + 4 * l + i] = ch < nc ? shift[cb + ch] : 0;
+      }
+}
+
+EFFK_INLINE512 void dw_consts_init(dw_consts *k, const effk_conv2d_params *p, const uint8_t *blk,
+                                   const int32_t *pm, const int32_t *ps, int32_t nc) {
+  for (int j = 0; j < 4; ++j) {
+    k->rq[j] = effk_rq512_make(_mm512_loadu_si512(pm + 16 * j), _mm512_loadu_si512(ps + 16 * j));
+    k->bias[j] = _mm512_loadu_si512(blk + 64 * j);
+  }
+  k->ozp = _mm512_set1_epi32(p->output_zero_point);
+  k->lo = _mm512_set1_epi32(p->act_min);
+  k->hi = _mm512_set1_epi32(p->act_max);
+  k->zpf = _mm512_set1_epi8((char)(p->input_zero_point ^ 0x80));
+  k->km = effk_mask64(nc);
+  k->w = blk + 256;
+}
+
+EFFK_INLINE512 void dw_store(const dw_consts *k, const __m512i acc[4], int8_t *out,
+                             const int GENERAL, const int CLAMP) {
+  const __m512i r0 = effk_rq512_out_t(acc[0], &k->rq[0], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
+  const __m512i r1 = effk_rq512_out_t(acc[1], &k->rq[1], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
+  const __m512i r2 = effk_rq512_out_t(acc[2], &k->rq[2], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
+  const __m512i r3 = effk_rq512_out_t(acc[3], &k->rq[3], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
+  const __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(r0, r1), _mm512_packs_epi32(r2, r3));
+  _mm512_mask_storeu_epi8(out, k->km, o);
+}
+
+// Interleave four tap vectors (64 channels each) into four tuple vectors.
+EFFK_INLINE512 void interleave4(__m512i q[4], __m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
+  const __m512i cd_lo = _mm512_unpacklo_epi8(c, d), cd_hi = _mm512_unpackhi_epi8(c, d);
+  q[0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
+  q[1] = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+  q[2] = _mm512_unpacklo_epi16(ab_hi, cd_hi);
+  q[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+}
+
+// ---- ring path (dilation_w == 1) -------------------------------------------------------------
+
+// Builds the tuples of input row iy for padded columns xs + step*t, t < nt, into dst
+// (256 bytes per tuple). Columns (and rows) outside the image read the zero point.
+EFFK_INLINE512 void build_row(const dw_consts *k, const effk_conv2d_params *p,
+                              const int8_t *input_cb, int32_t iy, int32_t xs, int32_t step,
+                              int32_t nt, uint8_t *dst) {
+  if (iy < 0 || iy >= p->in_h) {
+    for (int32_t t = 0; t < 4 * nt; ++t) _mm512_store_si512(dst + 64 * (size_t)t, k->zpf);
+    return;
+  }
+  const int32_t in_w = p->in_w, c = p->in_c;
+  const int8_t *row = input_cb + (size_t)iy * in_w * c;
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  // Real input column of padded column x: x - pad_left.
+  int32_t ix = xs - p->pad_left;
+#define EFFK_COL(ix_)                                                                       \
+  ((ix_) >= 0 && (ix_) < in_w                                                               \
+       ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(k->km, row + (size_t)(ix_) * c), flip)   \
+       : k->zpf)
+  if (step == 1) {
+    __m512i a = EFFK_COL(ix), b = EFFK_COL(ix + 1), cc = EFFK_COL(ix + 2);
+    for (int32_t t = 0; t < nt; ++t) {
+      const __m512i d = EFFK_COL(ix + t + 3);
+      __m512i q[4];
+      interleave4(q, a, b, cc, d);
+      for (int j = 0; j < 4; ++j) _mm512_store_si512(dst + 256 * (size_t)t + 64 * j, q[j]);
+      a = b;
+      b = cc;
+      cc = d;
+    }
+  } else {
+    for (int32_t t = 0; t < nt; ++t) {
+      const int32_t x0 = ix + step * t;
+      __m512i q[4];
+      interleave4(q, EFFK_COL(x0), EFFK_COL(x0 + 1), EFFK_COL(x0 + 2), EFFK_COL(x0 + 3));
+      for (int j = 0; j < 4; ++j) _mm512_store_si512(dst + 256 * (size_t)t + 64 * j, q[j]);
+    }
+  }
+#undef EFFK_COL
+}
+
+// One block of 64 channels over output rows [oy_begin, oy_end), output columns in chunks.
+// KH/KW are compile-time constants in the unrolled instances.
+EFFK_INLINE512 void dw_ring(const int32_t KH, const int32_t KW, const int GENERAL,
+                            const int CLAMP, const effk_conv2d_params *p, const int8_t *input, const dw_consts *k,
+                            int8_t *output, int32_t cb, int32_t oy_begin, int32_t oy_end,
+                            int32_t chunk, uint8_t *ring) {
+  const int32_t GW = (KW + 3) / 4;
+  const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h;
+  const int32_t c = p->in_c, out_w = p->out_w;
+  // Tuples are needed at padded columns ox*sw + 4g: every sw-th column when 4 % sw == 0.
+  const int32_t step = (4 % sw == 0) ? sw : 1;
+  const int32_t per_ox = sw / step, per_g = 4 / step;  // tuple index strides
+  const int32_t span = (KH - 1) * dh + 1;              // ring slots
+  const int8_t *input_cb = input + cb;
+  for (int32_t ox0 = 0; ox0 < out_w; ox0 += chunk) {
+    const int32_t ox1 = ox0 + chunk < out_w ? ox0 + chunk : out_w;
+    const int32_t nt = (ox1 - 1 - ox0) * per_ox + (GW - 1) * per_g + 1;
+    const size_t slot_bytes = (size_t)nt * 256;
+    int32_t tag[64];  // input row held by each slot (span <= 64 is checked by the caller)
+    for (int32_t s = 0; s < span; ++s) tag[s] = INT32_MIN;
+    for (int32_t oy = oy_begin; oy < oy_end; ++oy) {
+      const int32_t iy0 = oy * sh - p->pad_top;
+      const uint8_t *rows[16];
+      for (int32_t fy = 0; fy < KH; ++fy) {
+        const int32_t iy = iy0 + fy * dh;
+        int32_t s = iy % span;
+        if (s < 0) s += span;
+        uint8_t *slot = ring + (size_t)s * slot_bytes;
+        if (tag[s] != iy) {
+          build_row(k, p, input_cb, iy, ox0 * sw, step, nt, slot);
+          tag[s] = iy;
+        }
+        rows[fy] = slot;
+      }
+      int8_t *out = output + ((size_t)oy * out_w + ox0) * c + cb;
+      int32_t ox = ox0;
+      // Two output pixels at a time: each weight vector is loaded once for both.
+      for (; ox + 2 <= ox1; ox += 2, out += 2 * (size_t)c) {
+        const size_t col = (size_t)(ox - ox0) * per_ox * 256, col1 = col + (size_t)per_ox * 256;
+        __m512i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
+        __m512i acc1[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
+        const uint8_t *w = k->w;
+        for (int32_t fy = 0; fy < KH; ++fy)
+          for (int32_t g = 0; g < GW; ++g, w += 256) {
+            const uint8_t *tp = rows[fy] + (size_t)g * per_g * 256;
+            for (int j = 0; j < 4; ++j) {
+              const __m512i wv = _mm512_loadu_si512(w + 64 * j);
+              acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_load_si512(tp + col + 64 * j), wv);
+              acc1[j] = _mm512_dpbusd_epi32(acc1[j], _mm512_load_si512(tp + col1 + 64 * j), wv);
+            }
+          }
+        dw_store(k, acc, out, GENERAL, CLAMP);
+        dw_store(k, acc1, out + c, GENERAL, CLAMP);
+      }
+      for (; ox < ox1; ++ox, out += c) {
+        const size_t col = (size_t)(ox - ox0) * per_ox * 256;
+        __m512i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
+        const uint8_t *w = k->w;
+        for (int32_t fy = 0; fy < KH; ++fy)
+          for (int32_t g = 0; g < GW; ++g, w += 256) {
+            const uint8_t *tp = rows[fy] + col + (size_t)g * per_g * 256;
+            for (int j = 0; j < 4; ++j)
+              acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_load_si512(tp + 64 * j),
+                                           _mm512_loadu_si512(w + 64 * j));
+          }
+        dw_store(k, acc, out, GENERAL, CLAMP);
+      }
+    }
+  }
+}
+
+// ---- direct path (any dilation) ----------------------------------------------------------------
+
+EFFK_T512 static void dw_direct(const effk_conv2d_params *p, const int8_t *input,
+                                const dw_consts *k, int8_t *output, int32_t cb, int32_t oy_begin,
+                                int32_t oy_end) {
+  const int32_t KH = p->kernel_h, KW = p->kernel_w, GW = (KW + 3) / 4;
+  const int32_t in_h = p->in_h, in_w = p->in_w, c = p->in_c, out_w = p->out_w;
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  for (int32_t oy = oy_begin; oy < oy_end; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    for (int32_t ox = 0; ox < out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_left;
+      __m512i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
+      const uint8_t *w = k->w;
+      for (int32_t fy = 0; fy < KH; ++fy) {
+        const int32_t iy = iy0 + fy * p->dilation_h;
+        const int vy = iy >= 0 && iy < in_h;
+        const int8_t *row = input + cb + (size_t)(vy ? iy : 0) * in_w * c;
+        for (int32_t g = 0; g < GW; ++g, w += 256) {
+          __m512i tv[4];
+          for (int32_t t = 0; t < 4; ++t) {
+            const int32_t fx = 4 * g + t, ix = ix0 + fx * p->dilation_w;
+            const int v = vy && fx < KW && ix >= 0 && ix < in_w;
+            tv[t] = v ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(k->km, row + (size_t)ix * c), flip)
+                      : k->zpf;
+          }
+          __m512i q[4];
+          interleave4(q, tv[0], tv[1], tv[2], tv[3]);
+          for (int j = 0; j < 4; ++j)
+            acc[j] = _mm512_dpbusd_epi32(acc[j], q[j], _mm512_loadu_si512(w + 64 * j));
+        }
+      }
+      dw_store(k, acc, output + ((size_t)oy * out_w + ox) * c + cb, 1, 1);
+    }
+  }
+}
+
+// ---- 32-channel ring path (blocks with at most 32 channels: C = 32, tails of 16 or 32) ----------
+// The same packed block, only 128-bit lanes 0 and 1 (channels 0-31): the low 32 bytes of each
+// 64-byte bias/weight vector. ymm vpdpbusd (AVX512VL) does half the work of the zmm path.
+
+typedef struct {
+  effk_rq256 rq[4];
+  __m256i bias[4];
+  __m256i ozp, lo, hi, zpf;
+  __mmask32 km;
+  const uint8_t *w;
+} dw_consts32;
+
+EFFK_INLINE512 void dw_consts32_init(dw_consts32 *k, const effk_conv2d_params *p,
+                                     const uint8_t *blk, const int32_t *pm, const int32_t *ps,
+                                     int32_t nc) {
+  for (int j = 0; j < 4; ++j) {
+    k->rq[j] = effk_rq256_make(_mm256_loadu_si256((const __m256i *)(pm + 16 * j)),
+                               _mm256_loadu_si256((const __m256i *)(ps + 16 * j)));
+    k->bias[j] = _mm256_loadu_si256((const __m256i *)(blk + 64 * j));
+  }
+  k->ozp = _mm256_set1_epi32(p->output_zero_point);
+  k->lo = _mm256_set1_epi32(p->act_min);
+  k->hi = _mm256_set1_epi32(p->act_max);
+  k->zpf = _mm256_set1_epi8((char)(p->input_zero_point ^ 0x80));
+  k->km = nc >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << nc) - 1);
+  k->w = blk + 256;
+}
+
+EFFK_INLINE512 void interleave4_256(__m256i q[4], __m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab_lo = _mm256_unpacklo_epi8(a, b), ab_hi = _mm256_unpackhi_epi8(a, b);
+  const __m256i cd_lo = _mm256_unpacklo_epi8(c, d), cd_hi = _mm256_unpackhi_epi8(c, d);
+  q[0] = _mm256_unpacklo_epi16(ab_lo, cd_lo);
+  q[1] = _mm256_unpackhi_epi16(ab_lo, cd_lo);
+  q[2] = _mm256_unpacklo_epi16(ab_hi, cd_hi);
+  q[3] = _mm256_unpackhi_epi16(ab_hi, cd_hi);
+}
+
+EFFK_INLINE512 void build_row32(const dw_consts32 *k, const effk_conv2d_params *p,
+                                const int8_t *input_cb, int32_t iy, int32_t xs, int32_t step,
+                                int32_t nt, uint8_t *dst) {
+  if (iy < 0 || iy >= p->in_h) {
+    for (int32_t t = 0; t < 4 * nt; ++t) _mm256_store_si256((__m256i *)(dst + 32 * (size_t)t), k->zpf);
+    return;
+  }
+  const int32_t in_w = p->in_w, c = p->in_c;
+  const int8_t *row = input_cb + (size_t)iy * in_w * c;
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  int32_t ix = xs - p->pad_left;
+#define EFFK_COL32(ix_)                                                                     \
+  ((ix_) >= 0 && (ix_) < in_w                                                               \
+       ? _mm256_xor_si256(_mm256_maskz_loadu_epi8(k->km, row + (size_t)(ix_) * c), flip)   \
+       : k->zpf)
+  if (step == 1) {
+    __m256i a = EFFK_COL32(ix), b = EFFK_COL32(ix + 1), cc = EFFK_COL32(ix + 2);
+    for (int32_t t = 0; t < nt; ++t) {
+      const __m256i d = EFFK_COL32(ix + t + 3);
+      __m256i q[4];
+      interleave4_256(q, a, b, cc, d);
+      for (int j = 0; j < 4; ++j) _mm256_store_si256((__m256i *)(dst + 128 * (size_t)t + 32 * j), q[j]);
+      a = b;
+      b = cc;
+      cc = d;
+    }
+  } else {
+    for (int32_t t = 0; t < nt; ++t) {
+      const int32_t x0 = ix + step * t;
+      __m256i q[4];
+      interleave4_256(q, EFFK_COL32(x0), EFFK_COL32(x0 + 1), EFFK_COL32(x0 + 2), EFFK_COL32(x0 + 3));
+      for (int j = 0; j < 4; ++j) _mm256_store_si256((__m256i *)(dst + 128 * (size_t)t + 32 * j), q[j]);
+    }
+  }
+#undef EFFK_COL32
+}
+
+EFFK_INLINE512 void dw_store32(const dw_consts32 *k, const __m256i acc[4], int8_t *out,
+                               const int GENERAL, const int CLAMP) {
+  __m256i r[4];
+  for (int j = 0; j < 4; ++j)
+    r[j] = effk_rq256_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
+  const __m256i o = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+  _mm256_mask_storeu_epi8(out, k->km, o);
+}
+
+EFFK_INLINE512 void dw_ring32(const int32_t KH, const int32_t KW, const int GENERAL,
+                              const int CLAMP, const effk_conv2d_params *p, const int8_t *input,
+                              const dw_consts32 *k, int8_t *output, int32_t cb, int32_t oy_begin,
+                              int32_t oy_end, int32_t chunk, uint8_t *ring) {
+  const int32_t GW = (KW + 3) / 4;
+  const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h;
+  const int32_t c = p->in_c, out_w = p->out_w;
+  const int32_t step = (4 % sw == 0) ? sw : 1;
+  const int32_t per_ox = sw / step, per_g = 4 / step;
+  const int32_t span = (KH - 1) * dh + 1;
+  const int8_t *input_cb = input + cb;
+  for (int32_t ox0 = 0; ox0 < out_w; ox0 += chunk) {
+    const int32_t ox1 = ox0 + chunk < out_w ? ox0 + chunk : out_w;
+    const int32_t nt = (ox1 - 1 - ox0) * per_ox + (GW - 1) * per_g + 1;
+    const size_t slot_bytes = (size_t)nt * 128;
+    int32_t tag[64];
+    for (int32_t s = 0; s < span; ++s) tag[s] = INT32_MIN;
+    for (int32_t oy = oy_begin; oy < oy_end; ++oy) {
+      const int32_t iy0 = oy * sh - p->pad_top;
+      const uint8_t *rows[16];
+      for (int32_t fy = 0; fy < KH; ++fy) {
+        const int32_t iy = iy0 + fy * dh;
+        int32_t s = iy % span;
+        if (s < 0) s += span;
+        uint8_t *slot = ring + (size_t)s * slot_bytes;
+        if (tag[s] != iy) {
+          build_row32(k, p, input_cb, iy, ox0 * sw, step, nt, slot);
+          tag[s] = iy;
+        }
+        rows[fy] = slot;
+      }
+      int8_t *out = output + ((size_t)oy * out_w + ox0) * c + cb;
+      int32_t ox = ox0;
+      for (; ox + 2 <= ox1; ox += 2, out += 2 * (size_t)c) {
+        const size_t col = (size_t)(ox - ox0) * per_ox * 128, col1 = col + (size_t)per_ox * 128;
+        __m256i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
+        __m256i acc1[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
+        const uint8_t *w = k->w;
+        for (int32_t fy = 0; fy < KH; ++fy)
+          for (int32_t g = 0; g < GW; ++g, w += 256) {
+            const uint8_t *tp = rows[fy] + (size_t)g * per_g * 128;
+            for (int j = 0; j < 4; ++j) {
+              const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + 64 * j));
+              acc[j] = _mm256_dpbusd_epi32(acc[j], _mm256_load_si256((const __m256i *)(tp + col + 32 * j)), wv);
+              acc1[j] = _mm256_dpbusd_epi32(acc1[j], _mm256_load_si256((const __m256i *)(tp + col1 + 32 * j)), wv);
+            }
+          }
+        dw_store32(k, acc, out, GENERAL, CLAMP);
+        dw_store32(k, acc1, out + c, GENERAL, CLAMP);
+      }
+      for (; ox < ox1; ++ox, out += c) {
+        const size_t col = (size_t)(ox - ox0) * per_ox * 128;
+        __m256i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
+        const uint8_t *w = k->w;
+        for (int32_t fy = 0; fy < KH; ++fy)
+          for (int32_t g = 0; g < GW; ++g, w += 256) {
+            const uint8_t *tp = rows[fy] + col + (size_t)g * per_g * 128;
+            for (int j = 0; j < 4; ++j)
+              acc[j] = _mm256_dpbusd_epi32(acc[j], _mm256_load_si256((const __m256i *)(tp + 32 * j)),
+                                           _mm256_loadu_si256((const __m256i *)(w + 64 * j)));
+          }
+        dw_store32(k, acc, out, GENERAL, CLAMP);
+      }
+    }
+  }
+}
+
+// ---- entry --------------------------------------------------------------------------------------
+
+typedef void (*ring_fn)(const effk_conv2d_params *, const int8_t *, const void *, int8_t *,
+                        int32_t, int32_t, int32_t, int32_t, uint8_t *);
+
+// Instances: [3x3, 5x5, any] x [general] x [clamp], for 64- and 32-channel blocks.
+#define EFFK_RING(NAME, FN, CONSTS, KH, KW, G, C)                                             \
+  EFFK_T512 static void NAME(const effk_conv2d_params *p, const int8_t *input, const void *k, \
+                             int8_t *output, int32_t cb, int32_t oy_begin, int32_t oy_end,    \
+                             int32_t chunk, uint8_t *ring) {                                  \
+    FN(KH, KW, G, C, p, input, (const CONSTS *)k, output, cb, oy_begin, oy_end, chunk, ring);  \
+  }
+#define EFFK_RINGS(SUFFIX, FN, CONSTS)                                                          \
+  EFFK_RING(r3_00##SUFFIX, FN, CONSTS, 3, 3, 0, 0)                                              \
+  EFFK_RING(r3_01##SUFFIX, FN, CONSTS, 3, 3, 0, 1)                                              \
+  EFFK_RING(r3_10##SUFFIX, FN, CONSTS, 3, 3, 1, 0)                                              \
+  EFFK_RING(r3_11##SUFFIX, FN, CONSTS, 3, 3, 1, 1)                                              \
+  EFFK_RING(r5_00##SUFFIX, FN, CONSTS, 5, 5, 0, 0)                                              \
+  EFFK_RING(r5_01##SUFFIX, FN, CONSTS, 5, 5, 0, 1)                                              \
+  EFFK_RING(r5_10##SUFFIX, FN, CONSTS, 5, 5, 1, 0)                                              \
+  EFFK_RING(r5_11##SUFFIX, FN, CONSTS, 5, 5, 1, 1)                                              \
+  EFFK_RING(rx_11##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, 1, 1)                          \
+  static const ring_fn rings##SUFFIX[3][2][2] = {                                              \
+      {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}},                         \
+      {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}},                         \
+      {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}}};
+EFFK_RINGS(_64, dw_ring, dw_consts)
+EFFK_RINGS(_32, dw_ring32, dw_consts32)
+
+// Largest chunk of output columns whose ring (span rows of nt tuples of tuple_bytes) fits
+// RING_BYTES; 0 when even one column does not fit.
+static int32_t ring_chunk(const effk_conv2d_params *p, size_t tuple_bytes) {
+  const int32_t kh = p->kernel_h, kw = p->kernel_w, sw = p->stride_w;
+  const int32_t step = (4 % sw == 0) ? sw : 1;
+  const int32_t per_ox = sw / step, per_g = 4 / step, gw = (kw + 3) / 4;
+  const int32_t span = (kh - 1) * p->dilation_h + 1;
+  if (p->dilation_w != 1 || kh > 16 || span > 64) return 0;
+  const int32_t max_nt = (int32_t)(RING_BYTES / tuple_bytes / (size_t)span);
+  const int32_t fixed = (gw - 1) * per_g + 1;  // nt = (chunk - 1) * per_ox + fixed
+  if (max_nt < fixed) return 0;
+  int32_t chunk = (max_nt - fixed) / per_ox + 1;
+  if (chunk >= p->out_w) return p->out_w;
+  // Even chunks: a narrow last chunk rebuilds as many overlap columns as a wide one.
+  const int32_t n = (p->out_w + chunk - 1) / chunk;
+  return (p->out_w + n - 1) / n;
+}
+
+EFFK_T512 void effk_qs8_dwconv_64c4__avx512vnni(const effk_conv2d_params *p,
+                                                const int8_t *input, const void *packed,
+                                                const int32_t *mult, const int32_t *shift,
+                                                int8_t *output, int32_t oy_begin,
+                                                int32_t oy_end) {
+  if (oy_end <= oy_begin) return;
+  const int32_t kh = p->kernel_h, kw = p->kernel_w, c = p->in_c;
+  const size_t bb = block_bytes(kh, kw);
+  const int general = effk_rq_general(mult, shift, c);
+  const int clamp = p->act_min != -128 || p->act_max != 127;
+  const int shape = kh == 3 && kw == 3 ? 0 : kh == 5 && kw == 5 ? 1 : 2;
+  const int32_t chunk64 = ring_chunk(p, 256), chunk32 = ring_chunk(p, 128);
+  _Alignas(64) uint8_t ring[RING_BYTES];
+  const uint8_t *blk = (const uint8_t *)packed;
+  for (int32_t cb = 0; cb < c; cb += 64, blk += bb) {
+    const int32_t nc = c - cb < 64 ? c - cb : 64;
+    _Alignas(64) int32_t pm[64], ps[64];
+    permuted_quant(p, mult, shift, cb, pm, ps);
+    if (nc <= 32 && chunk32 > 0) {
+      dw_consts32 k;
+      dw_consts32_init(&k, p, blk, pm, ps, nc);
+      rings_32[shape][general][clamp](p, input, &k, output, cb, oy_begin, oy_end, chunk32, ring);
+      continue;
+    }
+    dw_consts k;
+    dw_consts_init(&k, p, blk, pm, ps, nc);
+    if (chunk64 > 0)
+      rings_64[shape][general][clamp](p, input, &k, output, cb, oy_begin, oy_end, chunk64, ring);
+    else
+      dw_direct(p, input, &k, output, cb, oy_begin, oy_end);
+  }
+}
+#endif

@@ -1,0 +1,339 @@
+// conv1x1 (a GEMM) and general conv (im2col + the same GEMM) with AVX-512 VNNI.
+//
+// vpdpbusd multiplies unsigned by signed bytes, four at a time, into int32 lanes. Inputs are
+// made unsigned by flipping the sign bit (x ^ 0x80 == x + 128) while they are copied into a
+// small panel; packing folds the matching correction into the bias:
+//   sum_k w[k] * (x[k] - zp) + bias = sum_k w[k] * (x[k] + 128) + (bias - (128 + zp) * sum_k w[k])
+// All int32 arithmetic wraps (vpdpbusd does not saturate): the result is the reference's
+// accumulator modulo 2^32, i.e. exactly its value whenever the reference does not overflow.
+//
+// Packed layout (K = kh*kw*in_c, Kp = K rounded up to 4, N = out_c):
+//   output channels in blocks of NB = 64 (the last block: the remaining channels rounded up
+//   to 16, i.e. nv = 1..4 vectors of 16); per block of nv vectors:
+//     int32 bias'[nv*16]                         (folded bias, 0 past N)
+//     int8  w[Kp/4][nv][16][4]                   (w[k4][v][j][t] = filter[c][4*k4 + t],
+//                                                 c = block*64 + 16*v + j; 0 past K or N)
+//   If Kp > EFFK512_KMAX, the original bias (N int32, 0 if NULL) and filter (N*K bytes) follow
+//   and the kernels call the scalar reference (the panel would not fit on the stack).
+// The packed buffer is best 64-byte aligned (the loads are unaligned-safe either way).
+//
+// Micro-kernel: MR = 7 pixels x 64 channels (28 zmm accumulators), inputs broadcast 4 bytes at a
+// time from the panel (7 rows of Kp bytes on the stack, <= 28 KiB). Tails: the last channel
+// block uses 1..4 vectors with masked stores; a last pixel group of < 7 rows computes all 7
+// into a scratch tile. Requantization is TFLite's double-rounding MultiplyByQuantizedMultiplier
+// done exactly in SIMD (common.h), specialized per call for "no positive shift, no INT32_MIN
+// multiplier" and for the full [-128, 127] activation range (saturating packs clamp).
+#if defined(__x86_64__)
+#include "common.h"
+
+#ifndef MR
+#define MR 7
+#endif
+#define NVMAX 4
+#define EFFK512_KMAX 4096
+
+static size_t kpad(int32_t k) { return ((size_t)k + 3) & ~(size_t)3; }
+
+static size_t blocks_size(int32_t k, int32_t n) {
+  const size_t n16 = ((size_t)n + 15) / 16;
+  return n16 * 16 * (sizeof(int32_t) + kpad(k));
+}
+
+static size_t packed_size_k(int32_t k, int32_t n) {
+  size_t s = blocks_size(k, n);
+  if (kpad(k) > EFFK512_KMAX) s += (size_t)n * k + (size_t)n * sizeof(int32_t);
+  return s;
+}
+
+static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t n, int32_t zp,
+                   void *packed) {
+  const size_t kp = kpad(k);
+  uint8_t *dst = (uint8_t *)packed;
+  for (int32_t nb = 0; nb < n; nb += 16 * NVMAX) {
+    const int32_t rem = n - nb;
+    const int32_t nv = rem >= 16 * NVMAX ? NVMAX : (rem + 15) / 16;
+    int32_t *b = (int32_t *)dst;  // dst is 4-byte aligned if packed is
+    for (int32_t j = 0; j < nv * 16; ++j) {
+      const int32_t c = nb + j;
+      int32_t v = 0;
+      if (c < n) {
+        int32_t sum = 0;
+        for (int32_t q = 0; q < k; ++q) sum += filter[(size_t)c * k + q];
+        v = (int32_t)((uint32_t)(bias ? bias[c] : 0) - (uint32_t)(128 + zp) * (uint32_t)sum);
+      }
+      memcpy(&b[j], &v, sizeof v);
+    }
+    int8_t *w = (int8_t *)(dst + (size_t)nv * 16 * sizeof(int32_t));
+    for (size_t k4 = 0; k4 < kp / 4; ++k4)
+      for (int32_t v = 0; v < nv; ++v)
+        for (int32_t j = 0; j < 16; ++j)
+          for (int32_t t = 0; t < 4; ++t) {
+            const int32_t c = nb + 16 * v + j;
+            const size_t q = 4 * k4 + t;
+            *w++ = (c < n && q < (size_t)k) ? filter[(size_t)c * k + q] : 0;
+          }
+    dst = (uint8_t *)w;
+  }
+  if (kp > EFFK512_KMAX) {  // raw bias (4-byte aligned here) and filter for the fallback
+    if (bias)
+      memcpy(dst, bias, (size_t)n * sizeof(int32_t));
+    else
+      memset(dst, 0, (size_t)n * sizeof(int32_t));
+    memcpy(dst + (size_t)n * sizeof(int32_t), filter, (size_t)n * k);
+  }
+}
+
+// One MR x (16*NV) tile: rows a + i*kp (i < MR), all MR rows stored (out_stride apart).
+EFFK_INLINE512 void tile(const int NV, const int GENERAL, const int CLAMP, const uint8_t *a, size_t kp,
+                         const uint8_t *blk, const int32_t *mult, const int32_t *shift,
+                         int32_t nc, int8_t *out, size_t out_stride, __m512i zp, __m512i lo,
+                         __m512i hi) {
+  __m512i acc[MR][NVMAX];
+  const int32_t *bias = (const int32_t *)blk;
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; ++j) {
+    const __m512i b = _mm512_loadu_si512(bias + 16 * j);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) acc[i][j] = b;
+  }
+  const uint8_t *w = blk + (size_t)NV * 64;
+  for (size_t k = 0; k < kp; k += 4) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      int32_t x4;
+      memcpy(&x4, a + (size_t)i * kp + k, 4);
+      const __m512i x = _mm512_set1_epi32(x4);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j)
+        acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], x, _mm512_loadu_si512(w + 64 * j));
+    }
+    w += (size_t)NV * 64;
+  }
+  effk_rq512 q[NVMAX];
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; ++j)
+    q[j] = effk_rq512_load(mult + 16 * j, shift + 16 * j, effk_mask16(nc - 16 * j));
+  if (NV == NVMAX && nc == 16 * NVMAX) {
+    // Four vectors -> one 64-byte row: vpackssdw/vpacksswb (saturating: they clamp when
+    // CLAMP == 0) interleave 128-bit lanes; vpermd puts them back in order.
+    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512i v0 = effk_rq512_out_t(acc[i][0], &q[0], zp, lo, hi, GENERAL, CLAMP);
+      const __m512i v1 = effk_rq512_out_t(acc[i][1], &q[1], zp, lo, hi, GENERAL, CLAMP);
+      const __m512i v2 = effk_rq512_out_t(acc[i][2], &q[2], zp, lo, hi, GENERAL, CLAMP);
+      const __m512i v3 = effk_rq512_out_t(acc[i][3], &q[3], zp, lo, hi, GENERAL, CLAMP);
+      const __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(v0, v1), _mm512_packs_epi32(v2, v3));
+      _mm512_storeu_si512(out + (size_t)i * out_stride, _mm512_permutexvar_epi32(perm, o));
+    }
+    return;
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; ++j) {
+    const __mmask16 km = effk_mask16(nc - 16 * j);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512i v = effk_rq512_out_t(acc[i][j], &q[j], zp, lo, hi, GENERAL, CLAMP);
+      _mm_mask_storeu_epi8(out + (size_t)i * out_stride + 16 * j, km, _mm512_cvtsepi32_epi8(v));
+    }
+  }
+}
+
+#define EFFK_TILE(NV, G, C)                                                                     \
+  EFFK_T512 static void tile_##NV##_##G##C(const uint8_t *a, size_t kp, const uint8_t *blk,     \
+                                           const int32_t *mult, const int32_t *shift,           \
+                                           int32_t nc, int8_t *out, size_t out_stride,          \
+                                           __m512i zp, __m512i lo, __m512i hi) {                \
+    tile(NV, G, C, a, kp, blk, mult, shift, nc, out, out_stride, zp, lo, hi);                   \
+  }
+#define EFFK_TILES(G, C) \
+  EFFK_TILE(1, G, C)     \
+  EFFK_TILE(2, G, C)     \
+  EFFK_TILE(3, G, C)     \
+  EFFK_TILE(4, G, C)
+EFFK_TILES(0, 0)
+EFFK_TILES(0, 1)
+EFFK_TILES(1, 0)
+EFFK_TILES(1, 1)
+
+typedef void (*tile_fn)(const uint8_t *, size_t, const uint8_t *, const int32_t *,
+                        const int32_t *, int32_t, int8_t *, size_t, __m512i, __m512i, __m512i);
+// [general][clamp][nv]
+static const tile_fn tiles[2][2][NVMAX + 1] = {
+    {{0, tile_1_00, tile_2_00, tile_3_00, tile_4_00}, {0, tile_1_01, tile_2_01, tile_3_01, tile_4_01}},
+    {{0, tile_1_10, tile_2_10, tile_3_10, tile_4_10}, {0, tile_1_11, tile_2_11, tile_3_11, tile_4_11}}};
+
+// All output channels for the MR panel rows; m < MR rows go through a scratch tile.
+EFFK_T512 static void gemm_panel(const uint8_t *a, size_t kp, const uint8_t *packed, int32_t n,
+                                 const int32_t *mult, const int32_t *shift, int8_t *out,
+                                 int32_t m, int general, int clamp, __m512i zp, __m512i lo,
+                                 __m512i hi) {
+  const uint8_t *blk = packed;
+  const tile_fn *tf = tiles[general ? 1 : 0][clamp ? 1 : 0];
+  int8_t scratch[MR * 64];
+  for (int32_t nb = 0; nb < n; nb += 16 * NVMAX) {
+    const int32_t nc = n - nb < 16 * NVMAX ? n - nb : 16 * NVMAX;
+    const int nv = (nc + 15) / 16;
+    if (m == MR) {
+      tf[nv](a, kp, blk, mult + nb, shift + nb, nc, out + nb, (size_t)n, zp, lo, hi);
+    } else {
+      tf[nv](a, kp, blk, mult + nb, shift + nb, nc, scratch, 64, zp, lo, hi);
+      for (int32_t i = 0; i < m; ++i) memcpy(out + (size_t)i * n + nb, scratch + 64 * i, (size_t)nc);
+    }
+    blk += (size_t)nv * 64 * (1 + kp / 4);
+  }
+}
+
+size_t effk_qs8_conv1x1_packed_size__avx512vnni(int32_t in_c, int32_t out_c) {
+  return packed_size_k(in_c, out_c);
+}
+
+void effk_qs8_conv1x1_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t in_c,
+                                        int32_t out_c, int32_t input_zero_point, void *packed) {
+  pack_k(filter, bias, in_c, out_c, input_zero_point, packed);
+}
+
+static void fallback_conv(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                          int32_t k, const int32_t *mult, const int32_t *shift, int8_t *output,
+                          int32_t oy_begin, int32_t oy_end) {
+  const uint8_t *raw = (const uint8_t *)packed + blocks_size(k, p->out_c);
+  const int8_t *filter = (const int8_t *)(raw + (size_t)p->out_c * sizeof(int32_t));
+  const int32_t *bias = (const int32_t *)(const void *)raw;
+  effk_qs8_conv2d__scalar(p, input, filter, bias, mult, shift, output, oy_begin, oy_end);
+}
+
+EFFK_T512 void effk_qs8_conv1x1_7x64c4__avx512vnni(const effk_conv2d_params *p,
+                                                  const int8_t *input, const void *packed,
+                                                  const int32_t *mult, const int32_t *shift,
+                                                  int8_t *output, int32_t pixel_begin,
+                                                  int32_t pixel_end) {
+  if (pixel_end <= pixel_begin) return;
+  const int32_t k = p->in_c, n = p->out_c;
+  const size_t kp = kpad(k);
+  if (kp > EFFK512_KMAX) {
+    effk_conv2d_params q = *p;
+    q.in_h = q.out_h = 1;
+    q.in_w = q.out_w = pixel_end - pixel_begin;
+    q.kernel_h = q.kernel_w = q.stride_h = q.stride_w = q.dilation_h = q.dilation_w = 1;
+    q.pad_top = q.pad_left = 0;
+    fallback_conv(&q, input + (size_t)pixel_begin * k, packed, k, mult, shift,
+                  output + (size_t)pixel_begin * n, 0, 1);
+    return;
+  }
+  // Panel rows are kp apart; a 64-byte store may run 60 bytes past the last row.
+  _Alignas(64) uint8_t panel[MR * EFFK512_KMAX + 64];
+  const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
+  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const int general = effk_rq_general(mult, shift, n);
+  const int clamp = p->act_min != -128 || p->act_max != 127;
+  for (int32_t px = pixel_begin; px < pixel_end; px += MR) {
+    const int32_t m = pixel_end - px < MR ? pixel_end - px : MR;
+    for (int32_t i = 0; i < m; ++i) {
+      const int8_t *src = input + (size_t)(px + i) * k;
+      uint8_t *dst = panel + (size_t)i * kp;
+      int32_t q = 0;
+      for (; q + 64 <= k; q += 64)
+        _mm512_storeu_si512(dst + q, _mm512_xor_si512(_mm512_loadu_si512(src + q), flip));
+      if (q < k)  // the K tail; bytes up to kp meet zero weights, any value will do
+        _mm512_storeu_si512(dst + q, _mm512_xor_si512(_mm512_maskz_loadu_epi8(effk_mask64(k - q), src + q), flip));
+    }
+    if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
+    gemm_panel(panel, kp, (const uint8_t *)packed, n, mult, shift, output + (size_t)px * n, m,
+               general, clamp, zp, lo, hi);
+  }
+}
+
+// dst[0..n) = src[0..n) ^ 0x80, or the flipped zero point when src is NULL. May write up to 63
+// bytes past dst + n (the caller's panel has room, and later writes fix what they overwrite);
+// reads past src + n only below src_end. Plain (unmasked) loads and stores where possible:
+// the GEMM reads the panel right away, and masked stores do not forward to loads.
+EFFK_INLINE512 void copy_flip(uint8_t *dst, const int8_t *src, int32_t n, __m512i zpv,
+                              const int8_t *src_end) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  if (!src) {
+    for (int32_t q = 0; q < n; q += 64) _mm512_storeu_si512(dst + q, zpv);
+    return;
+  }
+  if (n <= 16 && src + 16 <= src_end) {
+    _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm_loadu_si128((const __m128i *)src),
+                                                   _mm512_castsi512_si128(flip)));
+    return;
+  }
+  for (int32_t q = 0; q < n; q += 64) {
+    const __m512i v = src + q + 64 <= src_end ? _mm512_loadu_si512(src + q)
+                                              : _mm512_maskz_loadu_epi8(effk_mask64(n - q), src + q);
+    _mm512_storeu_si512(dst + q, _mm512_xor_si512(v, flip));
+  }
+}
+
+size_t effk_qs8_conv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c) {
+  return packed_size_k(kh * kw * in_c, out_c);
+}
+
+void effk_qs8_conv_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t kh,
+                                     int32_t kw, int32_t in_c, int32_t out_c,
+                                     int32_t input_zero_point, void *packed) {
+  pack_k(filter, bias, kh * kw * in_c, out_c, input_zero_point, packed);
+}
+
+EFFK_T512 void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params *p,
+                                                       const int8_t *input, const void *packed,
+                                                       const int32_t *mult, const int32_t *shift,
+                                                       int8_t *output, int32_t oy_begin,
+                                                       int32_t oy_end) {
+  const int32_t kh = p->kernel_h, kw = p->kernel_w, ic = p->in_c, n = p->out_c;
+  const int32_t k = kh * kw * ic;
+  const size_t kp = kpad(k);
+  if (oy_end <= oy_begin) return;
+  if (kp > EFFK512_KMAX) {
+    fallback_conv(p, input, packed, k, mult, shift, output, oy_begin, oy_end);
+    return;
+  }
+  _Alignas(64) uint8_t panel[MR * EFFK512_KMAX + 64];  // + room for copy_flip's overrun
+  const int8_t *in_end = input + (size_t)p->in_h * p->in_w * ic;
+  const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
+  const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
+  const __m512i zpv = _mm512_set1_epi8((char)(p->input_zero_point ^ 0x80));
+  const int general = effk_rq_general(mult, shift, n);
+  const int clamp = p->act_min != -128 || p->act_max != 127;
+  const int32_t out_w = p->out_w, in_h = p->in_h, in_w = p->in_w;
+  const int32_t pix_begin = oy_begin * out_w, pix_end = oy_end * out_w;
+  for (int32_t px = pix_begin; px < pix_end; px += MR) {
+    const int32_t m = pix_end - px < MR ? pix_end - px : MR;
+    int32_t oy = px / out_w, ox = px % out_w;
+    for (int32_t i = 0; i < m; ++i, ++ox) {
+      if (ox == out_w) {
+        ox = 0;
+        ++oy;
+      }
+      const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+      uint8_t *dst = panel + (size_t)i * kp;
+      // A filter row whose taps are all inside the image (dilation 1) is kw*ic contiguous
+      // input bytes.
+      const int row_inside = p->dilation_w == 1 && ix0 >= 0 && ix0 + kw <= in_w;
+      for (int32_t fy = 0; fy < kh; ++fy, dst += (size_t)kw * ic) {
+        const int32_t iy = iy0 + fy * p->dilation_h;
+        if (iy < 0 || iy >= in_h) {  // padded taps: x = zp contributes w * (zp - zp) = 0
+          copy_flip(dst, NULL, kw * ic, zpv, in_end);
+          continue;
+        }
+        const int8_t *row = input + (size_t)iy * in_w * ic;
+        if (row_inside) {
+          copy_flip(dst, row + (size_t)ix0 * ic, kw * ic, zpv, in_end);
+          continue;
+        }
+        for (int32_t fx = 0; fx < kw; ++fx) {
+          const int32_t ix = ix0 + fx * p->dilation_w;
+          copy_flip(dst + (size_t)fx * ic, (ix < 0 || ix >= in_w) ? NULL : row + (size_t)ix * ic,
+                    ic, zpv, in_end);
+        }
+      }
+    }
+    if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
+    gemm_panel(panel, kp, (const uint8_t *)packed, n, mult, shift, output + (size_t)px * n, m,
+               general, clamp, zp, lo, hi);
+  }
+}
+
+#endif

@@ -1,0 +1,70 @@
+// One table of kernels per instruction set, chosen once at run time.
+//
+// The engine packs weights once per model with the table's pack functions (the layout is
+// the ISA's business) and then calls only through the table. Every table entry has a
+// scalar twin in the "scalar" table, and every ISA must produce the same bytes as it.
+#ifndef EFFK_DISPATCH_H
+#define EFFK_DISPATCH_H
+
+#include "effk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct effk_isa_kernels {
+  // "scalar", "avx2", "avx512vnni", "neon", "neondot".
+  const char *name;
+
+  // CONV_2D with a 1×1 filter, stride 1, no padding: a GEMM of [pixels][in_c] by
+  // [out_c][in_c]. Packing folds the bias and the input zero point into per-channel
+  // constants. Computes output pixels [pixel_begin, pixel_end) (pixel = y * out_w + x).
+  size_t (*conv1x1_packed_size)(int32_t in_c, int32_t out_c);
+  void (*conv1x1_pack)(const int8_t *filter, const int32_t *bias, int32_t in_c, int32_t out_c,
+                       int32_t input_zero_point, void *packed);
+  void (*conv1x1)(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                  const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                  int32_t pixel_begin, int32_t pixel_end);
+
+  // CONV_2D, any other shape (EfficientNet's stem: 3×3 stride 2, 3 input channels).
+  // Filter OHWI. Computes output rows [oy_begin, oy_end).
+  size_t (*conv_packed_size)(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c);
+  void (*conv_pack)(const int8_t *filter, const int32_t *bias, int32_t kh, int32_t kw,
+                    int32_t in_c, int32_t out_c, int32_t input_zero_point, void *packed);
+  void (*conv)(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+               const int32_t *multiplier, const int32_t *shift, int8_t *output,
+               int32_t oy_begin, int32_t oy_end);
+
+  // DEPTHWISE_CONV_2D, filter 1×KH×KW×C, depth multiplier 1 (the engine uses the scalar
+  // kernel for other multipliers). Computes output rows [oy_begin, oy_end).
+  size_t (*dwconv_packed_size)(int32_t kh, int32_t kw, int32_t c);
+  void (*dwconv_pack)(const int8_t *filter, const int32_t *bias, int32_t kh, int32_t kw,
+                      int32_t c, int32_t input_zero_point, void *packed);
+  void (*dwconv)(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                 const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                 int32_t oy_begin, int32_t oy_end);
+
+  // Elementwise ops over n elements (callers split n for threads).
+  void (*add)(const effk_add_params *p, const int8_t *a, const int8_t *b, int8_t *out, size_t n);
+  void (*mul)(const effk_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out, size_t n);
+  // MUL of [pixels][c] by a per-channel [c] vector (squeeze-excitation), pixels
+  // [pixel_begin, pixel_end).
+  void (*mul_channel)(const effk_mul_params *p, const int8_t *a, const int8_t *channel, int8_t *out,
+                      int32_t c, int32_t pixel_begin, int32_t pixel_end);
+  void (*lookup)(const int8_t table[256], const int8_t *in, int8_t *out, size_t n);
+  void (*mean_hw)(const effk_mean_params *p, const int8_t *input, int8_t *output);
+} effk_isa_kernels;
+
+// The table for a named ISA, or NULL when this build or this CPU lacks it.
+const effk_isa_kernels *effk_kernels_named(const char *name);
+// The best table this CPU supports, unless the environment variable EFFNETD_ISA names
+// another; *error is set (and NULL returned) when EFFNETD_ISA names one the CPU lacks.
+const effk_isa_kernels *effk_kernels_select(const char **error);
+// Comma-separated names of the tables this CPU supports, best last.
+const char *effk_kernels_available(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

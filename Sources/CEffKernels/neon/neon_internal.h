@@ -1,0 +1,186 @@
+// Private helpers shared by the AArch64 NEON (neon/) and NEON+dotprod (neondot/) kernels.
+// Only included from files that are themselves inside #if defined(__aarch64__).
+#ifndef EFFK_NEON_INTERNAL_H
+#define EFFK_NEON_INTERNAL_H
+
+#include <arm_neon.h>
+#include <string.h>
+
+#include "effk.h"
+#include "effk_dispatch.h"
+
+// Marks the functions that use SDOT: only they are compiled for ARMv8.2-A+dotprod, so the
+// rest of the binary stays plain ARMv8-A and runs on any AArch64 board, and dispatch.c
+// hands out the neondot table only where HWCAP_ASIMDDP is set. (GCC's arm_neon.h guards
+// vdotq_* with arch=armv8.2-a+dotprod, so target("+dotprod") fails there; clang takes
+// the feature name.) Nothing to do when the whole build already targets dotprod.
+#if defined(__ARM_FEATURE_DOTPROD)
+#define EFFK_TARGET_DOTPROD
+#elif defined(__clang__)
+#define EFFK_TARGET_DOTPROD __attribute__((target("dotprod")))
+#else
+#define EFFK_TARGET_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
+
+#define EFFK_ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
+
+// ---- fixed point --------------------------------------------------------------------
+
+// Per-lane shifts of TFLite's MultiplyByQuantizedMultiplier: left = max(shift, 0),
+// right_neg = min(shift, 0) (the negated right shift, as vrshlq_s32 wants it).
+typedef struct {
+  int32x4_t mult, left, right_neg;
+} effk_neon_quant;
+
+static inline effk_neon_quant effk_neon_quant_load(const int32_t *multiplier,
+                                                   const int32_t *shift) {
+  effk_neon_quant q;
+  const int32x4_t s = vld1q_s32(shift);
+  q.mult = vld1q_s32(multiplier);
+  q.left = vmaxq_s32(s, vdupq_n_s32(0));
+  q.right_neg = vminq_s32(s, vdupq_n_s32(0));
+  return q;
+}
+
+static inline effk_neon_quant effk_neon_quant_dup(int32_t multiplier, int32_t shift) {
+  effk_neon_quant q;
+  q.mult = vdupq_n_s32(multiplier);
+  q.left = vdupq_n_s32(shift > 0 ? shift : 0);
+  q.right_neg = vdupq_n_s32(shift > 0 ? 0 : shift);
+  return q;
+}
+
+// TFLite's MultiplyByQuantizedMultiplier (double rounding), lane by lane, exactly:
+//  - x * 2^left wraps (SSHL by a positive amount is a plain, non-saturating shift), as the
+//    scalar spec's unsigned shift does;
+//  - SQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul bit for bit, including the
+//    INT32_MIN * INT32_MIN saturation (for a negative product, floor((2ab + 2^31) / 2^32)
+//    equals gemmlowp's trunc((ab + 1 - 2^30) / 2^31));
+//  - RoundingDivideByPOT is gemmlowp's NEON version: SRSHL rounds half up, so negative
+//    values are first moved down by one (fixup = -1 where x < 0 and the shift is
+//    non-zero) to round half away from zero. The saturating add only matters for
+//    x = INT32_MIN, which is a multiple of 2^exponent, so rounding does not change it.
+static inline int32x4_t effk_neon_mbqm(int32x4_t x, effk_neon_quant q) {
+  x = vshlq_s32(x, q.left);
+  x = vqrdmulhq_s32(x, q.mult);
+  const int32x4_t fixup = vshrq_n_s32(vandq_s32(x, q.right_neg), 31);
+  return vrshlq_s32(vqaddq_s32(x, fixup), q.right_neg);
+}
+
+// Clamp to [lo, hi] in int32, then narrow by truncation: the same bytes as the scalar
+// kernels' (int8_t) cast, even for an activation range outside [-128, 127].
+static inline int8x16_t effk_neon_clamp_narrow(int32x4_t a0, int32x4_t a1, int32x4_t a2,
+                                               int32x4_t a3, int32x4_t lo, int32x4_t hi) {
+  a0 = vminq_s32(vmaxq_s32(a0, lo), hi);
+  a1 = vminq_s32(vmaxq_s32(a1, lo), hi);
+  a2 = vminq_s32(vmaxq_s32(a2, lo), hi);
+  a3 = vminq_s32(vmaxq_s32(a3, lo), hi);
+  const int16x8_t h0 = vcombine_s16(vmovn_s32(a0), vmovn_s32(a1));
+  const int16x8_t h1 = vcombine_s16(vmovn_s32(a2), vmovn_s32(a3));
+  return vcombine_s8(vmovn_s16(h0), vmovn_s16(h1));
+}
+
+// Loads the n (0 < n < 16) bytes at p, zeroes the rest, reading nothing outside [p, p + n)
+// unless `avail_before` >= 16 - n bytes before p are readable too (then one load + TBL).
+static inline int8x16_t effk_neon_load_partial(const int8_t *p, int32_t n, int32_t avail_before) {
+  if (avail_before >= 16 - n) {
+    static const uint8_t iota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    // lanes i < n take byte (16 - n + i) of the load ending at p + n; lanes >= n get
+    // an index >= 16, which TBL turns into 0.
+    const uint8x16_t i = vld1q_u8(iota);
+    const uint8x16_t idx = vorrq_u8(vaddq_u8(i, vdupq_n_u8((uint8_t)(16 - n))),
+                                    vcgeq_u8(i, vdupq_n_u8((uint8_t)n)));
+    return vqtbl1q_s8(vld1q_s8(p + n - 16), idx);
+  }
+  int8_t tmp[16] = {0};
+  memcpy(tmp, p, (size_t)n);
+  return vld1q_s8(tmp);
+}
+
+static inline void effk_neon_store_partial(int8_t *p, int8x16_t v, int32_t n) {
+  if (n >= 16) {
+    vst1q_s8(p, v);
+    return;
+  }
+  int8_t tmp[16];
+  vst1q_s8(tmp, v);
+  memcpy(p, tmp, (size_t)n);
+}
+
+// ---- GEMM cores (conv1x1, and conv via im2col) ---------------------------------------
+
+// Requantization arguments shared by the GEMM cores.
+typedef struct {
+  const int32_t *multiplier, *shift;  // [out_c]
+  int32_t output_zero_point, act_min, act_max;
+} effk_neon_requant;
+
+// out[i * out_stride + oc] = requant(sum_k x[i * x_stride + k] * w[oc][k] + bias_fold[oc])
+// for i in [0, npix), oc in [0, out_c); k runs over [0, k_len). `packed` is the layout
+// of the matching *_pack below.
+typedef void (*effk_neon_gemm_fn)(const int8_t *x, size_t x_stride, int32_t k_len, int32_t npix,
+                                  const void *packed, int32_t out_c, const effk_neon_requant *rq,
+                                  int8_t *out, size_t out_stride);
+
+// Plain NEON: 4 pixels x 4 channels, SMULL (+ SMLAL2) + SADALP, K in steps of 16.
+size_t effk_qs8_gemm_4x4c16_packed_size__neon(int32_t k_len, int32_t out_c);
+void effk_qs8_gemm_4x4c16_pack__neon(const int8_t *filter, const int32_t *bias, int32_t k_len,
+                                     int32_t out_c, int32_t input_zero_point, void *packed);
+void effk_qs8_gemm_4x4c16__neon(const int8_t *x, size_t x_stride, int32_t k_len, int32_t npix,
+                                const void *packed, int32_t out_c, const effk_neon_requant *rq,
+                                int8_t *out, size_t out_stride);
+
+// NEON dotprod: 4 pixels x 16 channels, SDOT (by element), K in steps of 16.
+size_t effk_qs8_gemm_4x16c4_packed_size__neondot(int32_t k_len, int32_t out_c);
+void effk_qs8_gemm_4x16c4_pack__neondot(const int8_t *filter, const int32_t *bias, int32_t k_len,
+                                        int32_t out_c, int32_t input_zero_point, void *packed);
+void effk_qs8_gemm_4x16c4__neondot(const int8_t *x, size_t x_stride, int32_t k_len,
+                                   int32_t npix, const void *packed, int32_t out_c,
+                                   const effk_neon_requant *rq, int8_t *out, size_t out_stride);
+
+// General CONV_2D through im2col + a GEMM core (shared by both tables).
+typedef size_t (*effk_neon_gemm_size_fn)(int32_t k_len, int32_t out_c);
+typedef void (*effk_neon_gemm_pack_fn)(const int8_t *filter, const int32_t *bias, int32_t k_len,
+                                       int32_t out_c, int32_t input_zero_point, void *packed);
+size_t effk_neon_conv_packed_size_with(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c,
+                                       effk_neon_gemm_size_fn gemm_size);
+void effk_neon_conv_pack_with(const int8_t *filter, const int32_t *bias, int32_t kh, int32_t kw,
+                              int32_t in_c, int32_t out_c, int32_t input_zero_point, void *packed,
+                              effk_neon_gemm_pack_fn gemm_pack);
+void effk_neon_conv_with(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                         const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                         int32_t oy_begin, int32_t oy_end, effk_neon_gemm_fn gemm);
+
+// Table entries (the neondot table shares all but conv1x1 and conv with the neon table).
+void effk_qs8_conv1x1_4x4c16__neon(const effk_conv2d_params *p, const int8_t *input,
+                                   const void *packed, const int32_t *multiplier,
+                                   const int32_t *shift, int8_t *output, int32_t pixel_begin,
+                                   int32_t pixel_end);
+void effk_qs8_conv1x1_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
+                                      const void *packed, const int32_t *multiplier,
+                                      const int32_t *shift, int8_t *output, int32_t pixel_begin,
+                                      int32_t pixel_end);
+size_t effk_qs8_conv_packed_size__neon(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c);
+void effk_qs8_conv_pack__neon(const int8_t *filter, const int32_t *bias, int32_t kh, int32_t kw,
+                              int32_t in_c, int32_t out_c, int32_t input_zero_point, void *packed);
+void effk_qs8_conv_im2col_4x4c16__neon(const effk_conv2d_params *p, const int8_t *input,
+                                       const void *packed, const int32_t *multiplier,
+                                       const int32_t *shift, int8_t *output, int32_t oy_begin,
+                                       int32_t oy_end);
+size_t effk_qs8_dwconv_packed_size__neon(int32_t kh, int32_t kw, int32_t c);
+void effk_qs8_dwconv_pack__neon(const int8_t *filter, const int32_t *bias, int32_t kh, int32_t kw,
+                                int32_t c, int32_t input_zero_point, void *packed);
+void effk_qs8_dwconv_16c__neon(const effk_conv2d_params *p, const int8_t *input,
+                               const void *packed, const int32_t *multiplier,
+                               const int32_t *shift, int8_t *output, int32_t oy_begin,
+                               int32_t oy_end);
+void effk_qs8_add__neon(const effk_add_params *p, const int8_t *a, const int8_t *b, int8_t *out,
+                        size_t n);
+void effk_qs8_mul__neon(const effk_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out,
+                        size_t n);
+void effk_qs8_mul_channel__neon(const effk_mul_params *p, const int8_t *a, const int8_t *channel,
+                                int8_t *out, int32_t c, int32_t pixel_begin, int32_t pixel_end);
+void effk_qs8_lookup__neon(const int8_t table[256], const int8_t *in, int8_t *out, size_t n);
+void effk_qs8_mean_hw__neon(const effk_mean_params *p, const int8_t *input, int8_t *output);
+
+#endif

@@ -1,0 +1,25 @@
+// The "neon" table: plain ARMv8-A Advanced SIMD (every AArch64 CPU; HWCAP_ASIMD).
+#if defined(__aarch64__)
+
+#include "neon_internal.h"
+#include "../tables.h"
+
+const effk_isa_kernels effk_kernels__neon = {
+    .name = "neon",
+    .conv1x1_packed_size = effk_qs8_gemm_4x4c16_packed_size__neon,
+    .conv1x1_pack = effk_qs8_gemm_4x4c16_pack__neon,
+    .conv1x1 = effk_qs8_conv1x1_4x4c16__neon,
+    .conv_packed_size = effk_qs8_conv_packed_size__neon,
+    .conv_pack = effk_qs8_conv_pack__neon,
+    .conv = effk_qs8_conv_im2col_4x4c16__neon,
+    .dwconv_packed_size = effk_qs8_dwconv_packed_size__neon,
+    .dwconv_pack = effk_qs8_dwconv_pack__neon,
+    .dwconv = effk_qs8_dwconv_16c__neon,
+    .add = effk_qs8_add__neon,
+    .mul = effk_qs8_mul__neon,
+    .mul_channel = effk_qs8_mul_channel__neon,
+    .lookup = effk_qs8_lookup__neon,
+    .mean_hw = effk_qs8_mean_hw__neon,
+};
+
+#endif

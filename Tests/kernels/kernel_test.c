@@ -1,0 +1,1164 @@
+// Kernel-table test driver: every entry of every kernel table this CPU supports is compared,
+// byte for byte, with the reference kernels of effk.h (scalar/*.c, themselves verified
+// against LiteRT). Portable C (no intrinsics): the same file runs on x86-64 and aarch64
+// (natively or under qemu).
+//
+//   kernel_test                 test every table effk_kernels_available() lists
+//   kernel_test --isa NAME      test only that table (also: EFFNETD_ISA=NAME, which must then
+//                               be what effk_kernels_select() returns)
+//   kernel_test --quick         fewer random cases (emulators)
+//   kernel_test --list          print effk_kernels_available() and exit
+//   kernel_test --bench [--isa NAME] [--min-ms N]
+//                               time conv1x1 / dwconv / conv on EfficientNet-Lite0's shapes,
+//                               GMAC/s per table side by side (single thread)
+//
+// Buffers are malloc'ed to the exact byte so that AddressSanitizer sees any out-of-bounds
+// access. Prints one line per table/kernel and ends with "N passed, M failed"; exits 1 on
+// any failure.
+#define _POSIX_C_SOURCE 200809L
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "effk_dispatch.h"
+
+// ---- deterministic random numbers ----------------------------------------------------
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static void rng_seed(uint64_t s) { rng_state = s ? s : 0x9E3779B97F4A7C15ull; }
+static uint64_t rnd64(void) {
+  uint64_t x = rng_state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  rng_state = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+static uint32_t rnd32(void) { return (uint32_t)(rnd64() >> 32); }
+// Uniform in [lo, hi] (inclusive).
+static int32_t rnd_range(int32_t lo, int32_t hi) {
+  return lo + (int32_t)(rnd64() % (uint64_t)((int64_t)hi - lo + 1));
+}
+static int rnd_pick(int n) { return (int)(rnd64() % (uint64_t)n); }
+static int8_t rnd_i8(void) { return (int8_t)(rnd32() >> 24); }
+
+static void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
+    fprintf(stderr, "out of memory (%zu bytes)\n", n);
+    exit(2);
+  }
+  return p;
+}
+
+static int8_t *rand_i8_buf(size_t n) {
+  int8_t *b = (int8_t *)xmalloc(n);
+  for (size_t i = 0; i < n; ++i) b[i] = rnd_i8();
+  return b;
+}
+
+// ---- quantization parameters ------------------------------------------------------------
+
+// Multipliers/shifts for n channels. mode 0: realistic (multiplier in [2^30, 2^31), shifts
+// around base_shift). mode 1: extremes (multipliers at the ends of the range, 0, negative,
+// INT32_MIN; shifts from -31 to +7). mode 2: mixed per channel.
+static void gen_quant(int32_t *mult, int32_t *shift, int32_t n, int mode, int32_t base_shift) {
+  for (int32_t i = 0; i < n; ++i) {
+    const int m = mode == 2 ? rnd_pick(2) : mode;
+    if (m == 0) {
+      mult[i] = (int32_t)((1u << 30) + (rnd32() >> 2));
+      int32_t s = base_shift + rnd_range(-2, 2);
+      if (s < -31) s = -31;
+      if (s > 7) s = 7;
+      shift[i] = s;
+    } else {
+      static const int32_t pool[] = {1 << 30, INT32_MAX, (1 << 30) + 1, INT32_MAX - 1, 0,
+                                     INT32_MIN, -(1 << 30), 1, 0x5A5A5A5A};
+      const int k = rnd_pick(12);
+      mult[i] = k < 9 ? pool[k] : (int32_t)rnd32();
+      shift[i] = rnd_pick(3) ? rnd_range(-31, 7) : rnd_range(-14, 0);
+    }
+  }
+}
+
+static void gen_act(int32_t zp_out, int32_t *act_min, int32_t *act_max) {
+  switch (rnd_pick(4)) {
+    case 0:
+    case 1:
+      *act_min = -128;
+      *act_max = 127;
+      break;
+    case 2:  // ReLU-like
+      *act_min = zp_out < -128 ? -128 : zp_out;
+      *act_max = 127;
+      break;
+    default: {  // narrow
+      int32_t a = rnd_range(-128, 127), b = rnd_range(-128, 127);
+      if (a > b) {
+        int32_t t = a;
+        a = b;
+        b = t;
+      }
+      *act_min = a;
+      *act_max = b;
+    }
+  }
+}
+
+static int32_t rnd_zp(void) {
+  switch (rnd_pick(6)) {
+    case 0:
+      return -128;
+    case 1:
+      return 127;
+    case 2:
+      return 0;
+    default:
+      return rnd_range(-128, 127);
+  }
+}
+
+static int32_t *rand_bias(int32_t n, int extreme) {
+  int32_t *b = (int32_t *)xmalloc((size_t)n * sizeof(int32_t));
+  for (int32_t i = 0; i < n; ++i) {
+    if (extreme && rnd_pick(3) == 0) {
+      static const int32_t pool[] = {INT32_MIN, INT32_MAX, -(1 << 24), 1 << 24, INT32_MIN + 1,
+                                     INT32_MAX - 1};
+      b[i] = pool[rnd_pick(6)];
+    } else {
+      b[i] = rnd_range(-60000, 60000);
+    }
+  }
+  return b;
+}
+
+// log2 of the typical accumulator magnitude, to choose shifts that give unsaturated outputs.
+static int32_t shift_for(int64_t terms) {
+  int32_t l = 0;
+  while ((INT64_C(1) << l) < terms) ++l;
+  // acc ~ 2^13 * sqrt(terms); want acc * 2^(shift-1) ~ 2^6.
+  return 6 + 1 - 13 - l / 2;
+}
+
+// ---- results --------------------------------------------------------------------------------
+
+static int g_passed, g_failed;
+static int g_quick;
+
+typedef struct {
+  const char *table, *kernel;
+  int cases, failures;
+  char first[512];
+} test_result;
+
+static void tr_begin(test_result *r, const char *table, const char *kernel) {
+  memset(r, 0, sizeof *r);
+  r->table = table;
+  r->kernel = kernel;
+}
+
+static void tr_fail(test_result *r, const char *fmt, ...) {
+  if (r->failures++ == 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->first, sizeof r->first, fmt, ap);
+    va_end(ap);
+  }
+}
+
+static void tr_end(test_result *r) {
+  if (r->failures == 0) {
+    ++g_passed;
+    printf("ok    %-11s %-12s %6d cases\n", r->table, r->kernel, r->cases);
+  } else {
+    ++g_failed;
+    printf("FAIL  %-11s %-12s %6d of %d cases failed; first: %s\n", r->table, r->kernel,
+           r->failures, r->cases, r->first);
+  }
+  fflush(stdout);
+}
+
+// Index of the first differing byte, or -1.
+static long first_diff(const int8_t *a, const int8_t *b, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return (long)i;
+  return -1;
+}
+
+#define SENTINEL ((int8_t)0x5A)
+
+// Splits [begin, end) into random pieces (1 to 4 of them, some possibly empty).
+static int split_range(int32_t begin, int32_t end, int32_t *cuts) {
+  int n = 1 + rnd_pick(4);
+  cuts[0] = begin;
+  for (int i = 1; i < n; ++i) cuts[i] = rnd_range(begin, end);
+  cuts[n] = end;
+  // sort
+  for (int i = 1; i < n; ++i)
+    for (int j = i; j > 0 && cuts[j] < cuts[j - 1]; --j) {
+      int32_t t = cuts[j];
+      cuts[j] = cuts[j - 1];
+      cuts[j - 1] = t;
+    }
+  return n;
+}
+
+// ---- conv1x1 ------------------------------------------------------------------------------
+
+typedef struct {
+  int32_t h, w, in_c, out_c;
+  int quant_mode;      // gen_quant mode
+  int zero_filter;     // all-zero filter: acc == bias exactly (saturation corners)
+  int no_bias;
+} conv1x1_case;
+
+static void conv1x1_run(const effk_isa_kernels *k, test_result *r, const conv1x1_case *c) {
+  const int32_t h = c->h, w = c->w, ic = c->in_c, oc = c->out_c, npix = h * w;
+  effk_conv2d_params p;
+  memset(&p, 0, sizeof p);
+  p.in_h = p.out_h = h;
+  p.in_w = p.out_w = w;
+  p.in_c = ic;
+  p.out_c = oc;
+  p.kernel_h = p.kernel_w = 1;
+  p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+  p.depth_multiplier = 1;
+  p.input_zero_point = rnd_zp();
+  p.output_zero_point = rnd_zp();
+  gen_act(p.output_zero_point, &p.act_min, &p.act_max);
+
+  int8_t *input = rand_i8_buf((size_t)npix * ic);
+  int8_t *filter = rand_i8_buf((size_t)oc * ic);
+  if (c->zero_filter) memset(filter, 0, (size_t)oc * ic);
+  int32_t *bias = c->no_bias ? NULL : rand_bias(oc, c->quant_mode != 0);
+  int32_t *mult = (int32_t *)xmalloc((size_t)oc * 4), *shift = (int32_t *)xmalloc((size_t)oc * 4);
+  gen_quant(mult, shift, oc, c->quant_mode, shift_for(ic));
+  if (c->zero_filter)
+    for (int32_t i = 0; i < oc; ++i)
+      if (rnd_pick(2)) {
+        mult[i] = INT32_MIN;
+        shift[i] = rnd_pick(2) ? 0 : -rnd_range(1, 3);
+        if (bias) bias[i] = rnd_pick(2) ? INT32_MIN : -(1 << 24);
+        if (bias && bias[i] == -(1 << 24)) shift[i] = 7;
+      }
+
+  const size_t out_n = (size_t)npix * oc;
+  int8_t *ref = (int8_t *)xmalloc(out_n);
+  effk_qs8_conv2d__scalar(&p, input, filter, bias, mult, shift, ref, 0, h);
+
+  const size_t psize = k->conv1x1_packed_size(ic, oc);
+  void *packed = xmalloc(psize);
+  k->conv1x1_pack(filter, bias, ic, oc, p.input_zero_point, packed);
+
+  int8_t *out = (int8_t *)xmalloc(out_n);
+  memset(out, SENTINEL, out_n);
+  int32_t cuts[6];
+  const int pieces = split_range(0, npix, cuts);
+  for (int i = 0; i < pieces; ++i)
+    k->conv1x1(&p, input, packed, mult, shift, out, cuts[i], cuts[i + 1]);
+  ++r->cases;
+  long d = first_diff(ref, out, out_n);
+  if (d >= 0) {
+    tr_fail(r,
+            "h=%d w=%d in_c=%d out_c=%d zp_in=%d zp_out=%d act=[%d,%d] qmode=%d zf=%d: byte %ld "
+            "(pixel %ld ch %ld, mult %d shift %d) got %d want %d",
+            h, w, ic, oc, p.input_zero_point, p.output_zero_point, p.act_min, p.act_max,
+            c->quant_mode, c->zero_filter, d, d / oc, d % oc, mult[d % oc], shift[d % oc], out[d],
+            ref[d]);
+  }
+  // A sub-range writes only its pixels.
+  if (npix > 1) {
+    memset(out, SENTINEL, out_n);
+    const int32_t b = rnd_range(0, npix - 1), e = rnd_range(b, npix);
+    k->conv1x1(&p, input, packed, mult, shift, out, b, e);
+    ++r->cases;
+    for (size_t i = 0; i < out_n; ++i) {
+      const int32_t px = (int32_t)(i / oc);
+      const int8_t want = (px >= b && px < e) ? ref[i] : SENTINEL;
+      if (out[i] != want) {
+        tr_fail(r, "sub-range [%d,%d) of %d pixels, in_c=%d out_c=%d: byte %zu got %d want %d", b,
+                e, npix, ic, oc, i, out[i], want);
+        break;
+      }
+    }
+  }
+  free(input);
+  free(filter);
+  free(bias);
+  free(mult);
+  free(shift);
+  free(ref);
+  free(packed);
+  free(out);
+}
+
+static void test_conv1x1(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "conv1x1");
+  static const int32_t chans[] = {1,  2,  3,  4,  5,  7,  8,  9,  12, 15,  16,  17,  23,  24,
+                                  25, 31, 32, 33, 40, 47, 48, 49, 63, 64,  65,  80,  95,  96,
+                                  97, 112, 127, 128, 129, 144, 191, 192, 193, 240, 255, 256, 257};
+  static const int32_t pix[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17, 27, 28, 29, 31,
+                                32, 33, 49, 64, 65, 100};
+  const int nchan = (int)(sizeof chans / sizeof chans[0]), npix = (int)(sizeof pix / sizeof pix[0]);
+  conv1x1_case c;
+  // Every output-channel count, every pixel count, every odd in_c up to 70.
+  for (int i = 0; i < nchan; ++i) {
+    memset(&c, 0, sizeof c);
+    c.h = 1;
+    c.w = pix[rnd_pick(npix)];
+    c.in_c = rnd_range(1, 70);
+    c.out_c = chans[i];
+    c.quant_mode = i % 3 == 2 ? 2 : 0;
+    conv1x1_run(k, &r, &c);
+  }
+  for (int i = 0; i < npix; ++i) {
+    memset(&c, 0, sizeof c);
+    c.h = 1;
+    c.w = pix[i];
+    c.in_c = chans[rnd_pick(nchan)];
+    c.out_c = chans[rnd_pick(nchan)];
+    conv1x1_run(k, &r, &c);
+  }
+  for (int32_t ic = 1; ic <= 70; ic += 2) {
+    memset(&c, 0, sizeof c);
+    c.h = rnd_range(1, 5);
+    c.w = rnd_range(1, 9);
+    c.in_c = ic;
+    c.out_c = chans[rnd_pick(nchan)];
+    c.quant_mode = ic % 5 == 0 ? 1 : 0;
+    conv1x1_run(k, &r, &c);
+  }
+  const int nrand = g_quick ? 40 : 300;
+  for (int i = 0; i < nrand; ++i) {
+    memset(&c, 0, sizeof c);
+    c.h = rnd_range(1, 12);
+    c.w = rnd_range(1, 12);
+    c.in_c = rnd_pick(4) ? rnd_range(1, 200) : chans[rnd_pick(nchan)];
+    c.out_c = rnd_pick(4) ? rnd_range(1, 200) : chans[rnd_pick(nchan)];
+    c.quant_mode = rnd_pick(3);
+    c.no_bias = rnd_pick(8) == 0;
+    c.zero_filter = rnd_pick(12) == 0;
+    conv1x1_run(k, &r, &c);
+  }
+  // EfficientNet-like shapes (smaller spatial extent).
+  static const int32_t shapes[][2] = {{16, 96}, {24, 144}, {144, 24}, {40, 240}, {240, 40},
+                                      {80, 480}, {480, 112}, {112, 672}, {672, 192}, {1152, 320},
+                                      {320, 1280}, {32, 16}};
+  for (int i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); ++i) {
+    memset(&c, 0, sizeof c);
+    c.h = rnd_range(3, 9);
+    c.w = rnd_range(3, 9);
+    c.in_c = shapes[i][0];
+    c.out_c = shapes[i][1];
+    conv1x1_run(k, &r, &c);
+  }
+  // Huge in_c (tables may fall back to another path above some K).
+  int32_t bigk[] = {4095, 4096, 4097, 5003, 9000};
+  for (int i = 0; i < 5; ++i) {
+    memset(&c, 0, sizeof c);
+    c.h = 1;
+    c.w = rnd_range(1, 11);
+    c.in_c = bigk[i];
+    c.out_c = rnd_range(1, 40);
+    conv1x1_run(k, &r, &c);
+  }
+  tr_end(&r);
+}
+
+// ---- conv (general) --------------------------------------------------------------------------
+
+typedef struct {
+  int32_t in_h, in_w, in_c, out_c, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+  int quant_mode, no_bias;
+} conv_case;
+
+static int32_t out_extent(int32_t in, int32_t k, int32_t s, int32_t d, int32_t pa, int32_t pb) {
+  const int32_t eff = (k - 1) * d + 1;
+  const int32_t span = in + pa + pb - eff;
+  return span < 0 ? 0 : span / s + 1;
+}
+
+// TFLite SAME padding: (out, pad_before) for an input extent.
+static void same_pad(int32_t in, int32_t k, int32_t s, int32_t d, int32_t *pa, int32_t *pb) {
+  const int32_t out = (in + s - 1) / s, eff = (k - 1) * d + 1;
+  int32_t total = (out - 1) * s + eff - in;
+  if (total < 0) total = 0;
+  *pa = total / 2;
+  *pb = total - total / 2;
+}
+
+static void fill_conv_params(effk_conv2d_params *p, const conv_case *c, int32_t out_c) {
+  memset(p, 0, sizeof *p);
+  p->in_h = c->in_h;
+  p->in_w = c->in_w;
+  p->in_c = c->in_c;
+  p->out_c = out_c;
+  p->kernel_h = c->kh;
+  p->kernel_w = c->kw;
+  p->stride_h = c->sh;
+  p->stride_w = c->sw;
+  p->dilation_h = c->dh;
+  p->dilation_w = c->dw;
+  p->pad_top = c->pt;
+  p->pad_left = c->pl;
+  p->out_h = out_extent(c->in_h, c->kh, c->sh, c->dh, c->pt, c->pb);
+  p->out_w = out_extent(c->in_w, c->kw, c->sw, c->dw, c->pl, c->pr);
+  p->depth_multiplier = 1;
+  p->input_zero_point = rnd_zp();
+  p->output_zero_point = rnd_zp();
+  gen_act(p->output_zero_point, &p->act_min, &p->act_max);
+}
+
+typedef void (*row_kernel)(const effk_isa_kernels *k, const effk_conv2d_params *p,
+                           const int8_t *input, const void *packed, const int32_t *mult,
+                           const int32_t *shift, int8_t *out, int32_t oy0, int32_t oy1);
+
+static void call_conv(const effk_isa_kernels *k, const effk_conv2d_params *p, const int8_t *input,
+                      const void *packed, const int32_t *mult, const int32_t *shift, int8_t *out,
+                      int32_t oy0, int32_t oy1) {
+  k->conv(p, input, packed, mult, shift, out, oy0, oy1);
+}
+static void call_dwconv(const effk_isa_kernels *k, const effk_conv2d_params *p,
+                        const int8_t *input, const void *packed, const int32_t *mult,
+                        const int32_t *shift, int8_t *out, int32_t oy0, int32_t oy1) {
+  k->dwconv(p, input, packed, mult, shift, out, oy0, oy1);
+}
+
+// Runs a row kernel over random row pieces and a sub-range; compares with ref.
+static void check_rows(const effk_isa_kernels *k, test_result *r, row_kernel fn,
+                       const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                       const int32_t *mult, const int32_t *shift, const int8_t *ref,
+                       const char *what) {
+  const size_t out_n = (size_t)p->out_h * p->out_w * p->out_c;
+  const size_t row = (size_t)p->out_w * p->out_c;
+  int8_t *out = (int8_t *)xmalloc(out_n);
+  memset(out, SENTINEL, out_n);
+  int32_t cuts[6];
+  const int pieces = split_range(0, p->out_h, cuts);
+  for (int i = 0; i < pieces; ++i) fn(k, p, input, packed, mult, shift, out, cuts[i], cuts[i + 1]);
+  ++r->cases;
+  const long d = first_diff(ref, out, out_n);
+  if (d >= 0) {
+    const long px = d / p->out_c, ch = d % p->out_c;
+    tr_fail(r,
+            "%s in %dx%dx%d out %dx%dx%d k %dx%d s %d,%d d %d,%d pad %d,%d zp_in %d zp_out %d "
+            "act [%d,%d]: byte %ld (y %ld x %ld ch %ld, mult %d shift %d) got %d want %d",
+            what, p->in_h, p->in_w, p->in_c, p->out_h, p->out_w, p->out_c, p->kernel_h,
+            p->kernel_w, p->stride_h, p->stride_w, p->dilation_h, p->dilation_w, p->pad_top,
+            p->pad_left, p->input_zero_point, p->output_zero_point, p->act_min, p->act_max, d,
+            px / p->out_w, px % p->out_w, ch, mult[ch], shift[ch], out[d], ref[d]);
+  }
+  if (p->out_h > 1) {
+    memset(out, SENTINEL, out_n);
+    const int32_t b = rnd_range(0, p->out_h - 1), e = rnd_range(b, p->out_h);
+    fn(k, p, input, packed, mult, shift, out, b, e);
+    ++r->cases;
+    for (size_t i = 0; i < out_n; ++i) {
+      const int32_t y = (int32_t)(i / row);
+      const int8_t want = (y >= b && y < e) ? ref[i] : SENTINEL;
+      if (out[i] != want) {
+        tr_fail(r, "%s sub-range rows [%d,%d) of %d: byte %zu got %d want %d", what, b, e,
+                p->out_h, i, out[i], want);
+        break;
+      }
+    }
+  }
+  free(out);
+}
+
+static void conv_run(const effk_isa_kernels *k, test_result *r, const conv_case *c) {
+  effk_conv2d_params p;
+  fill_conv_params(&p, c, c->out_c);
+  if (p.out_h <= 0 || p.out_w <= 0) return;
+  const int32_t kk = c->kh * c->kw * c->in_c;
+  int8_t *input = rand_i8_buf((size_t)c->in_h * c->in_w * c->in_c);
+  int8_t *filter = rand_i8_buf((size_t)c->out_c * kk);
+  int32_t *bias = c->no_bias ? NULL : rand_bias(c->out_c, c->quant_mode != 0);
+  int32_t *mult = (int32_t *)xmalloc((size_t)c->out_c * 4);
+  int32_t *shift = (int32_t *)xmalloc((size_t)c->out_c * 4);
+  gen_quant(mult, shift, c->out_c, c->quant_mode, shift_for(kk));
+  const size_t out_n = (size_t)p.out_h * p.out_w * p.out_c;
+  int8_t *ref = (int8_t *)xmalloc(out_n);
+  effk_qs8_conv2d__scalar(&p, input, filter, bias, mult, shift, ref, 0, p.out_h);
+  void *packed = xmalloc(k->conv_packed_size(c->kh, c->kw, c->in_c, c->out_c));
+  k->conv_pack(filter, bias, c->kh, c->kw, c->in_c, c->out_c, p.input_zero_point, packed);
+  check_rows(k, r, call_conv, &p, input, packed, mult, shift, ref, "conv");
+  free(input);
+  free(filter);
+  free(bias);
+  free(mult);
+  free(shift);
+  free(ref);
+  free(packed);
+}
+
+static void test_conv(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "conv");
+  conv_case c;
+  // The stem: 3x3 s2 SAME, 3 input channels, 32 outputs (smaller image).
+  static const int32_t stem_sizes[] = {224, 17, 16, 9, 8, 5, 2, 1};
+  for (int i = 0; i < (int)(sizeof stem_sizes / sizeof stem_sizes[0]); ++i) {
+    memset(&c, 0, sizeof c);
+    c.in_h = stem_sizes[i];
+    c.in_w = i == 0 ? 24 : stem_sizes[i];
+    c.in_c = 3;
+    c.out_c = 32;
+    c.kh = c.kw = 3;
+    c.sh = c.sw = 2;
+    c.dh = c.dw = 1;
+    same_pad(c.in_h, 3, 2, 1, &c.pt, &c.pb);
+    same_pad(c.in_w, 3, 2, 1, &c.pl, &c.pr);
+    c.quant_mode = i == 3 ? 2 : 0;
+    conv_run(k, &r, &c);
+  }
+  const int nrand = g_quick ? 60 : 400;
+  for (int i = 0; i < nrand; ++i) {
+    memset(&c, 0, sizeof c);
+    static const int32_t ks[] = {1, 2, 3, 3, 3, 5, 7};
+    c.kh = ks[rnd_pick(7)];
+    c.kw = rnd_pick(3) ? c.kh : ks[rnd_pick(7)];
+    c.sh = rnd_range(1, 3);
+    c.sw = rnd_pick(3) ? c.sh : rnd_range(1, 3);
+    c.dh = rnd_pick(5) ? 1 : 2;
+    c.dw = rnd_pick(5) ? 1 : 2;
+    c.in_h = rnd_range(1, 13);
+    c.in_w = rnd_range(1, 13);
+    c.in_c = rnd_pick(3) ? rnd_range(1, 9) : rnd_range(1, 70);
+    c.out_c = rnd_pick(3) ? rnd_range(1, 70) : 16 * rnd_range(1, 6);
+    if (rnd_pick(2)) {
+      same_pad(c.in_h, c.kh, c.sh, c.dh, &c.pt, &c.pb);
+      same_pad(c.in_w, c.kw, c.sw, c.dw, &c.pl, &c.pr);
+    } else {
+      c.pt = rnd_range(0, (c.kh - 1) * c.dh);
+      c.pb = rnd_range(0, (c.kh - 1) * c.dh);
+      c.pl = rnd_range(0, (c.kw - 1) * c.dw);
+      c.pr = rnd_range(0, (c.kw - 1) * c.dw);
+    }
+    c.quant_mode = rnd_pick(3);
+    c.no_bias = rnd_pick(8) == 0;
+    conv_run(k, &r, &c);
+  }
+  // Large K (kh*kw*in_c): tables may take another path above some size.
+  static const int32_t bigc[][3] = {{3, 455}, {3, 456}, {3, 700}, {1, 4100}, {5, 200}};
+  for (int i = 0; i < 5; ++i) {
+    memset(&c, 0, sizeof c);
+    c.kh = c.kw = bigc[i][0];
+    c.sh = c.sw = c.dh = c.dw = 1;
+    c.in_h = c.in_w = rnd_range(1, 5);
+    c.in_c = bigc[i][1];
+    c.out_c = rnd_range(1, 33);
+    same_pad(c.in_h, c.kh, 1, 1, &c.pt, &c.pb);
+    same_pad(c.in_w, c.kw, 1, 1, &c.pl, &c.pr);
+    conv_run(k, &r, &c);
+  }
+  tr_end(&r);
+}
+
+// ---- dwconv -----------------------------------------------------------------------------------
+
+static void dwconv_run(const effk_isa_kernels *k, test_result *r, const conv_case *c) {
+  effk_conv2d_params p;
+  fill_conv_params(&p, c, c->in_c);
+  if (p.out_h <= 0 || p.out_w <= 0) return;
+  const int32_t ch = c->in_c;
+  int8_t *input = rand_i8_buf((size_t)c->in_h * c->in_w * ch);
+  int8_t *filter = rand_i8_buf((size_t)c->kh * c->kw * ch);
+  int32_t *bias = c->no_bias ? NULL : rand_bias(ch, c->quant_mode != 0);
+  int32_t *mult = (int32_t *)xmalloc((size_t)ch * 4);
+  int32_t *shift = (int32_t *)xmalloc((size_t)ch * 4);
+  gen_quant(mult, shift, ch, c->quant_mode, shift_for(c->kh * c->kw));
+  const size_t out_n = (size_t)p.out_h * p.out_w * ch;
+  int8_t *ref = (int8_t *)xmalloc(out_n);
+  effk_qs8_dwconv2d__scalar(&p, input, filter, bias, mult, shift, ref, 0, p.out_h);
+  void *packed = xmalloc(k->dwconv_packed_size(c->kh, c->kw, ch));
+  k->dwconv_pack(filter, bias, c->kh, c->kw, ch, p.input_zero_point, packed);
+  check_rows(k, r, call_dwconv, &p, input, packed, mult, shift, ref, "dwconv");
+  free(input);
+  free(filter);
+  free(bias);
+  free(mult);
+  free(shift);
+  free(ref);
+  free(packed);
+}
+
+static void test_dwconv(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "dwconv");
+  static const int32_t chans[] = {1,  2,  3,  7,  8,  15, 16, 17, 31,  32,  33,  47,  48, 63,
+                                  64, 65, 80, 95, 96, 97, 127, 128, 129, 144, 191, 192, 240, 255};
+  const int nchan = (int)(sizeof chans / sizeof chans[0]);
+  conv_case c;
+  // EfficientNet's four shapes at every channel count (SAME padding, odd and even sizes).
+  for (int ksz = 3; ksz <= 5; ksz += 2)
+    for (int s = 1; s <= 2; ++s)
+      for (int i = 0; i < nchan; ++i) {
+        memset(&c, 0, sizeof c);
+        c.kh = c.kw = ksz;
+        c.sh = c.sw = s;
+        c.dh = c.dw = 1;
+        c.in_h = rnd_range(1, 12);
+        c.in_w = rnd_range(1, 12);
+        c.in_c = chans[i];
+        same_pad(c.in_h, ksz, s, 1, &c.pt, &c.pb);
+        same_pad(c.in_w, ksz, s, 1, &c.pl, &c.pr);
+        c.quant_mode = i % 4 == 3 ? 2 : 0;
+        c.no_bias = i % 9 == 8;
+        dwconv_run(k, &r, &c);
+      }
+  // Larger images (interior fast paths), EfficientNet channel counts.
+  // {k, stride, h, w, channels}: larger images, wide rows (kernels may split rows in chunks).
+  static const int32_t big[][5] = {{3, 1, 28, 28, 32},  {3, 2, 29, 29, 96},  {5, 1, 14, 14, 144},
+                                   {5, 2, 15, 15, 240}, {3, 1, 7, 7, 672},   {5, 1, 9, 9, 1152},
+                                   {3, 2, 56, 56, 16},  {3, 1, 4, 131, 70},  {5, 1, 5, 97, 33},
+                                   {5, 2, 6, 150, 65},  {3, 2, 3, 257, 17},  {7, 1, 8, 90, 40},
+                                   {3, 1, 3, 300, 200}};
+  for (int i = 0; i < (int)(sizeof big / sizeof big[0]); ++i) {
+    memset(&c, 0, sizeof c);
+    c.kh = c.kw = big[i][0];
+    c.sh = c.sw = big[i][1];
+    c.dh = c.dw = 1;
+    c.in_h = big[i][2];
+    c.in_w = big[i][3];
+    c.in_c = big[i][4];
+    same_pad(c.in_h, c.kh, c.sh, 1, &c.pt, &c.pb);
+    same_pad(c.in_w, c.kw, c.sw, 1, &c.pl, &c.pr);
+    c.quant_mode = i % 3 == 2 ? 2 : 0;
+    dwconv_run(k, &r, &c);
+  }
+  // Random kernel sizes, strides, dilations, paddings, quantization extremes.
+  const int nrand = g_quick ? 60 : 400;
+  for (int i = 0; i < nrand; ++i) {
+    memset(&c, 0, sizeof c);
+    static const int32_t ks[] = {1, 2, 3, 3, 3, 4, 5, 5, 7};
+    c.kh = ks[rnd_pick(9)];
+    c.kw = rnd_pick(3) ? c.kh : ks[rnd_pick(9)];
+    c.sh = rnd_range(1, 4);
+    c.sw = rnd_pick(3) ? c.sh : rnd_range(1, 4);
+    c.dh = rnd_pick(5) ? 1 : 2;
+    c.dw = rnd_pick(5) ? 1 : 2;
+    c.in_h = rnd_range(1, 14);
+    c.in_w = rnd_range(1, 14);
+    c.in_c = rnd_pick(2) ? chans[rnd_pick(nchan)] : rnd_range(1, 150);
+    if (rnd_pick(2)) {
+      same_pad(c.in_h, c.kh, c.sh, c.dh, &c.pt, &c.pb);
+      same_pad(c.in_w, c.kw, c.sw, c.dw, &c.pl, &c.pr);
+    } else {
+      c.pt = rnd_range(0, (c.kh - 1) * c.dh);
+      c.pb = rnd_range(0, (c.kh - 1) * c.dh);
+      c.pl = rnd_range(0, (c.kw - 1) * c.dw);
+      c.pr = rnd_range(0, (c.kw - 1) * c.dw);
+    }
+    c.quant_mode = rnd_pick(3);
+    c.no_bias = rnd_pick(8) == 0;
+    dwconv_run(k, &r, &c);
+  }
+  tr_end(&r);
+}
+
+// ---- elementwise ------------------------------------------------------------------------------
+
+static const size_t elem_sizes[] = {0,  1,  2,  3,  7,   8,   15,  16,  17,  31,  32,   33,  47,
+                                    48, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000, 4099};
+#define N_ELEM_SIZES (sizeof elem_sizes / sizeof elem_sizes[0])
+
+static float rnd_scale(void) {
+  // 2^-12 .. 2^2, log-uniform-ish
+  const float base = (float)(rnd32() % 10000) / 10000.0f + 1.0f;
+  const int e = rnd_range(-12, 2);
+  float s = base;
+  for (int i = 0; i < (e < 0 ? -e : e); ++i) s = e < 0 ? s * 0.5f : s * 2.0f;
+  return s;
+}
+
+static void add_params_rand(effk_add_params *ap, int extreme) {
+  int32_t amin, amax;
+  const int32_t zo = rnd_zp();
+  gen_act(zo, &amin, &amax);
+  effk_qs8_add_params_init(ap, rnd_scale(), rnd_zp(), rnd_scale(), rnd_zp(), rnd_scale(), zo, amin,
+                           amax);
+  if (extreme) {
+    int32_t m[3], s[3];
+    gen_quant(m, s, 3, 1, 0);
+    ap->input1_multiplier = m[0];
+    ap->input2_multiplier = m[1];
+    ap->output_multiplier = m[2];
+    // Input shifts are <= 0 in TFLite (MultiplyByQuantizedMultiplierSmallerThanOneExp).
+    ap->input1_shift = s[0] > 0 ? -s[0] : s[0];
+    ap->input2_shift = s[1] > 0 ? -s[1] : s[1];
+    ap->output_shift = s[2];
+  }
+}
+
+static void test_add(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "add");
+  const int rounds = g_quick ? 2 : 8;
+  for (int round = 0; round < rounds; ++round)
+    for (size_t si = 0; si < N_ELEM_SIZES; ++si) {
+      const size_t n = elem_sizes[si];
+      effk_add_params ap;
+      add_params_rand(&ap, round % 2);
+      int8_t *a = rand_i8_buf(n), *b = rand_i8_buf(n);
+      int8_t *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
+      effk_qs8_add__scalar(&ap, a, b, ref, n);
+      memset(out, SENTINEL, n);
+      k->add(&ap, a, b, out, n);
+      ++r.cases;
+      long d = first_diff(ref, out, n);
+      if (d >= 0)
+        tr_fail(&r, "n=%zu extreme=%d: byte %ld (a %d b %d) got %d want %d", n, round % 2, d, a[d],
+                b[d], out[d], ref[d]);
+      // In place (out == a), as the engine may do.
+      memcpy(out, a, n);
+      k->add(&ap, out, b, out, n);
+      ++r.cases;
+      d = first_diff(ref, out, n);
+      if (d >= 0) tr_fail(&r, "in place n=%zu: byte %ld got %d want %d", n, d, out[d], ref[d]);
+      free(a);
+      free(b);
+      free(ref);
+      free(out);
+    }
+  tr_end(&r);
+}
+
+static void mul_params_rand(effk_mul_params *mp, int extreme) {
+  int32_t amin, amax;
+  const int32_t zo = rnd_zp();
+  gen_act(zo, &amin, &amax);
+  effk_qs8_mul_params_init(mp, rnd_scale(), rnd_zp(), rnd_scale(), rnd_zp(), rnd_scale(), zo, amin,
+                           amax);
+  if (extreme) {
+    int32_t m, s;
+    gen_quant(&m, &s, 1, 1, 0);
+    mp->output_multiplier = m;
+    mp->output_shift = s;
+  }
+}
+
+static void test_mul(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "mul");
+  const int rounds = g_quick ? 2 : 8;
+  for (int round = 0; round < rounds; ++round)
+    for (size_t si = 0; si < N_ELEM_SIZES; ++si) {
+      const size_t n = elem_sizes[si];
+      effk_mul_params mp;
+      mul_params_rand(&mp, round % 2);
+      int8_t *a = rand_i8_buf(n), *b = rand_i8_buf(n);
+      int8_t *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
+      effk_qs8_mul__scalar(&mp, a, b, ref, n);
+      memset(out, SENTINEL, n);
+      k->mul(&mp, a, b, out, n);
+      ++r.cases;
+      long d = first_diff(ref, out, n);
+      if (d >= 0)
+        tr_fail(&r, "n=%zu extreme=%d mult %d shift %d: byte %ld (a %d b %d) got %d want %d", n,
+                round % 2, mp.output_multiplier, mp.output_shift, d, a[d], b[d], out[d], ref[d]);
+      memcpy(out, b, n);
+      k->mul(&mp, a, out, out, n);
+      ++r.cases;
+      d = first_diff(ref, out, n);
+      if (d >= 0) tr_fail(&r, "in place n=%zu: byte %ld got %d want %d", n, d, out[d], ref[d]);
+      free(a);
+      free(b);
+      free(ref);
+      free(out);
+    }
+  tr_end(&r);
+}
+
+static void test_mul_channel(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "mul_channel");
+  static const int32_t chans[] = {1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 96, 144, 240, 255, 672};
+  const int rounds = g_quick ? 1 : 4;
+  for (int round = 0; round < rounds; ++round)
+    for (int ci = 0; ci < (int)(sizeof chans / sizeof chans[0]); ++ci) {
+      const int32_t c = chans[ci], npix = rnd_range(1, 20);
+      const size_t n = (size_t)c * npix;
+      effk_mul_params mp;
+      mul_params_rand(&mp, round % 2);
+      int8_t *a = rand_i8_buf(n), *ch = rand_i8_buf((size_t)c);
+      int8_t *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
+      for (int32_t px = 0; px < npix; ++px)
+        effk_qs8_mul__scalar(&mp, a + (size_t)px * c, ch, ref + (size_t)px * c, (size_t)c);
+      memset(out, SENTINEL, n);
+      int32_t cuts[6];
+      const int pieces = split_range(0, npix, cuts);
+      for (int i = 0; i < pieces; ++i) k->mul_channel(&mp, a, ch, out, c, cuts[i], cuts[i + 1]);
+      ++r.cases;
+      long d = first_diff(ref, out, n);
+      if (d >= 0)
+        tr_fail(&r, "c=%d pixels=%d: byte %ld got %d want %d", c, npix, d, out[d], ref[d]);
+      memset(out, SENTINEL, n);
+      const int32_t b = rnd_range(0, npix - 1), e = rnd_range(b, npix);
+      k->mul_channel(&mp, a, ch, out, c, b, e);
+      ++r.cases;
+      for (size_t i = 0; i < n; ++i) {
+        const int32_t px = (int32_t)(i / c);
+        const int8_t want = (px >= b && px < e) ? ref[i] : SENTINEL;
+        if (out[i] != want) {
+          tr_fail(&r, "sub-range [%d,%d) c=%d: byte %zu got %d want %d", b, e, c, i, out[i], want);
+          break;
+        }
+      }
+      free(a);
+      free(ch);
+      free(ref);
+      free(out);
+    }
+  tr_end(&r);
+}
+
+static void test_lookup(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "lookup");
+  const int rounds = g_quick ? 1 : 4;
+  for (int round = 0; round < rounds; ++round)
+    for (size_t si = 0; si < N_ELEM_SIZES; ++si) {
+      const size_t n = elem_sizes[si];
+      int8_t table[256];
+      if (round == 0) {
+        effk_qs8_logistic_table(rnd_scale(), rnd_zp(), table);
+      } else {
+        for (int i = 0; i < 256; ++i) table[i] = rnd_i8();
+      }
+      int8_t *in = rand_i8_buf(n), *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
+      effk_qs8_lookup__scalar(table, in, ref, n);
+      memset(out, SENTINEL, n);
+      k->lookup(table, in, out, n);
+      ++r.cases;
+      long d = first_diff(ref, out, n);
+      if (d >= 0)
+        tr_fail(&r, "n=%zu: byte %ld (in %d) got %d want %d", n, d, in[d], out[d], ref[d]);
+      memcpy(out, in, n);
+      k->lookup(table, out, out, n);
+      ++r.cases;
+      d = first_diff(ref, out, n);
+      if (d >= 0) tr_fail(&r, "in place n=%zu: byte %ld got %d want %d", n, d, out[d], ref[d]);
+      free(in);
+      free(ref);
+      free(out);
+    }
+  // Every byte value.
+  {
+    int8_t table[256], in[256], ref[256], out[256];
+    for (int i = 0; i < 256; ++i) {
+      table[i] = rnd_i8();
+      in[i] = (int8_t)i;
+    }
+    effk_qs8_lookup__scalar(table, in, ref, 256);
+    k->lookup(table, in, out, 256);
+    ++r.cases;
+    long d = first_diff(ref, out, 256);
+    if (d >= 0) tr_fail(&r, "all bytes: byte %ld got %d want %d", d, out[d], ref[d]);
+  }
+  tr_end(&r);
+}
+
+static void test_mean(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "mean_hw");
+  static const int32_t hw[][2] = {{1, 1}, {7, 7}, {1, 5}, {3, 2}, {14, 14}, {4, 4}, {112, 112},
+                                  {2, 9}, {10, 1}};
+  static const int32_t chans[] = {1, 3, 15, 16, 17, 32, 63, 64, 65, 100, 1280};
+  for (int i = 0; i < (int)(sizeof hw / sizeof hw[0]); ++i)
+    for (int j = 0; j < (int)(sizeof chans / sizeof chans[0]); ++j) {
+      if (hw[i][0] * hw[i][1] * chans[j] > 2000000) continue;
+      effk_mean_params mp;
+      memset(&mp, 0, sizeof mp);
+      mp.h = hw[i][0];
+      mp.w = hw[i][1];
+      mp.c = chans[j];
+      mp.input_zero_point = rnd_zp();
+      mp.output_zero_point = rnd_zp();
+      mp.input_scale = rnd_scale();
+      mp.output_scale = rnd_pick(2) ? mp.input_scale : rnd_scale();
+      effk_qs8_mean_hw_params_init(&mp);
+      const size_t n = (size_t)mp.h * mp.w * mp.c;
+      int8_t *in = rand_i8_buf(n);
+      if (rnd_pick(4) == 0) memset(in, rnd_pick(2) ? 127 : -128, n);
+      int8_t *ref = (int8_t *)xmalloc((size_t)mp.c), *out = (int8_t *)xmalloc((size_t)mp.c);
+      effk_qs8_mean_hw__scalar(&mp, in, ref);
+      memset(out, SENTINEL, (size_t)mp.c);
+      k->mean_hw(&mp, in, out);
+      ++r.cases;
+      long d = first_diff(ref, out, (size_t)mp.c);
+      if (d >= 0)
+        tr_fail(&r, "%dx%dx%d zp %d/%d mult %d shift %d: channel %ld got %d want %d", mp.h, mp.w,
+                mp.c, mp.input_zero_point, mp.output_zero_point, mp.multiplier, mp.shift, d,
+                out[d], ref[d]);
+      free(in);
+      free(ref);
+      free(out);
+    }
+  tr_end(&r);
+}
+
+// ---- table-level checks -----------------------------------------------------------------------
+
+static void test_table(const effk_isa_kernels *k) {
+  // Same seed per table: every table sees the same cases.
+  rng_seed(0x1234567ull);
+  test_conv1x1(k);
+  test_conv(k);
+  test_dwconv(k);
+  test_add(k);
+  test_mul(k);
+  test_mul_channel(k);
+  test_lookup(k);
+  test_mean(k);
+}
+
+// Every entry is set, the name round-trips, and selection follows EFFNETD_ISA.
+static void test_dispatch(const char *only) {
+  test_result r;
+  tr_begin(&r, "dispatch", "select");
+  const char *avail = effk_kernels_available();
+  ++r.cases;
+  if (!avail || strncmp(avail, "scalar", 6) != 0) tr_fail(&r, "available list '%s'", avail);
+  const char *err = NULL;
+  const effk_isa_kernels *sel = effk_kernels_select(&err);
+  ++r.cases;
+  const char *env = getenv("EFFNETD_ISA");
+  if (env && *env) {
+    if (!sel || strcmp(sel->name, env) != 0)
+      tr_fail(&r, "EFFNETD_ISA=%s but select gave %s (%s)", env, sel ? sel->name : "NULL",
+              err ? err : "");
+  } else {
+    const char *last = strrchr(avail, ',');
+    last = last ? last + 1 : avail;
+    if (!sel || strcmp(sel->name, last) != 0)
+      tr_fail(&r, "select gave %s, best available is %s", sel ? sel->name : "NULL", last);
+  }
+  ++r.cases;
+  if (effk_kernels_named("no-such-isa") != NULL) tr_fail(&r, "unknown name gave a table");
+  if (only && !effk_kernels_named(only)) tr_fail(&r, "--isa %s not available (%s)", only, avail);
+  // Every entry of every table is filled.
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", avail);
+  for (char *name = strtok(buf, ","); name; name = strtok(NULL, ",")) {
+    const effk_isa_kernels *k = effk_kernels_named(name);
+    ++r.cases;
+    if (!k || strcmp(k->name, name) != 0) {
+      tr_fail(&r, "table %s missing or misnamed", name);
+      continue;
+    }
+    if (!k->conv1x1_packed_size || !k->conv1x1_pack || !k->conv1x1 || !k->conv_packed_size ||
+        !k->conv_pack || !k->conv || !k->dwconv_packed_size || !k->dwconv_pack || !k->dwconv ||
+        !k->add || !k->mul || !k->mul_channel || !k->lookup || !k->mean_hw)
+      tr_fail(&r, "table %s has an empty entry", name);
+  }
+  tr_end(&r);
+}
+
+// ---- benchmark ----------------------------------------------------------------------------------
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+  const char *label;
+  int kind;  // 0 conv1x1, 1 dwconv, 2 conv
+  int32_t h, w, in_c, out_c, k, s;  // h, w: output size
+  int count;                        // occurrences in EfficientNet-Lite0
+} bench_shape;
+
+// Every conv of EfficientNet-Lite0 at 224x224 (output sizes), with its number of occurrences.
+static const bench_shape bench_shapes[] = {
+    {"stem 3x3s2 224->112 3->32", 2, 112, 112, 3, 32, 3, 2, 1},
+    {"1x1 112x112 32->16", 0, 112, 112, 32, 16, 1, 1, 1},
+    {"1x1 112x112 16->96", 0, 112, 112, 16, 96, 1, 1, 1},
+    {"1x1 56x56 96->24", 0, 56, 56, 96, 24, 1, 1, 1},
+    {"1x1 56x56 24->144", 0, 56, 56, 24, 144, 1, 1, 2},
+    {"1x1 56x56 144->24", 0, 56, 56, 144, 24, 1, 1, 1},
+    {"1x1 28x28 144->40", 0, 28, 28, 144, 40, 1, 1, 1},
+    {"1x1 28x28 40->240", 0, 28, 28, 40, 240, 1, 1, 2},
+    {"1x1 28x28 240->40", 0, 28, 28, 240, 40, 1, 1, 1},
+    {"1x1 14x14 240->80", 0, 14, 14, 240, 80, 1, 1, 1},
+    {"1x1 14x14 80->480", 0, 14, 14, 80, 480, 1, 1, 3},
+    {"1x1 14x14 480->80", 0, 14, 14, 480, 80, 1, 1, 2},
+    {"1x1 14x14 480->112", 0, 14, 14, 480, 112, 1, 1, 1},
+    {"1x1 14x14 112->672", 0, 14, 14, 112, 672, 1, 1, 3},
+    {"1x1 14x14 672->112", 0, 14, 14, 672, 112, 1, 1, 2},
+    {"1x1 7x7 672->192", 0, 7, 7, 672, 192, 1, 1, 1},
+    {"1x1 7x7 192->1152", 0, 7, 7, 192, 1152, 1, 1, 4},
+    {"1x1 7x7 1152->192", 0, 7, 7, 1152, 192, 1, 1, 3},
+    {"1x1 7x7 1152->320", 0, 7, 7, 1152, 320, 1, 1, 1},
+    {"1x1 7x7 320->1280", 0, 7, 7, 320, 1280, 1, 1, 1},
+    {"dw3x3s1 112x112x32", 1, 112, 112, 32, 32, 3, 1, 1},
+    {"dw3x3s2 112->56 x96", 1, 56, 56, 96, 96, 3, 2, 1},
+    {"dw3x3s1 56x56x144", 1, 56, 56, 144, 144, 3, 1, 1},
+    {"dw5x5s2 56->28 x144", 1, 28, 28, 144, 144, 5, 2, 1},
+    {"dw5x5s1 28x28x240", 1, 28, 28, 240, 240, 5, 1, 1},
+    {"dw3x3s2 28->14 x240", 1, 14, 14, 240, 240, 3, 2, 1},
+    {"dw3x3s1 14x14x480", 1, 14, 14, 480, 480, 3, 1, 2},
+    {"dw5x5s1 14x14x480", 1, 14, 14, 480, 480, 5, 1, 1},
+    {"dw5x5s1 14x14x672", 1, 14, 14, 672, 672, 5, 1, 2},
+    {"dw5x5s2 14->7 x672", 1, 7, 7, 672, 672, 5, 2, 1},
+    {"dw5x5s1 7x7x1152", 1, 7, 7, 1152, 1152, 5, 1, 3},
+    {"dw3x3s1 7x7x1152", 1, 7, 7, 1152, 1152, 3, 1, 1},
+};
+
+// Best time in seconds of one call over the whole output.
+static double bench_one(const effk_isa_kernels *k, const bench_shape *b, double min_s) {
+  effk_conv2d_params p;
+  memset(&p, 0, sizeof p);
+  p.out_h = b->h;
+  p.out_w = b->w;
+  p.in_c = b->in_c;
+  p.out_c = b->kind == 1 ? b->in_c : b->out_c;
+  p.kernel_h = p.kernel_w = b->k;
+  p.stride_h = p.stride_w = b->s;
+  p.dilation_h = p.dilation_w = 1;
+  p.in_h = b->h * b->s;
+  p.in_w = b->w * b->s;
+  p.depth_multiplier = 1;
+  if (b->k > 1) {
+    int32_t pb;
+    same_pad(p.in_h, b->k, b->s, 1, &p.pad_top, &pb);
+    same_pad(p.in_w, b->k, b->s, 1, &p.pad_left, &pb);
+  }
+  p.input_zero_point = -3;
+  p.output_zero_point = 5;
+  p.act_min = -128;
+  p.act_max = 127;
+  rng_seed(42);
+  const size_t in_n = (size_t)p.in_h * p.in_w * p.in_c;
+  const size_t out_n = (size_t)p.out_h * p.out_w * p.out_c;
+  const int32_t kk = b->kind == 1 ? b->k * b->k : b->k * b->k * b->in_c;
+  int8_t *input = rand_i8_buf(in_n), *out = (int8_t *)xmalloc(out_n);
+  int8_t *filter = rand_i8_buf((size_t)p.out_c * (b->kind == 1 ? b->k * b->k : kk));
+  int32_t *bias = rand_bias(p.out_c, 0);
+  int32_t *mult = (int32_t *)xmalloc((size_t)p.out_c * 4), *shift = (int32_t *)xmalloc((size_t)p.out_c * 4);
+  gen_quant(mult, shift, p.out_c, 0, shift_for(kk));
+  void *packed;
+  if (b->kind == 0) {
+    packed = xmalloc(k->conv1x1_packed_size(p.in_c, p.out_c));
+    k->conv1x1_pack(filter, bias, p.in_c, p.out_c, p.input_zero_point, packed);
+  } else if (b->kind == 1) {
+    packed = xmalloc(k->dwconv_packed_size(b->k, b->k, p.in_c));
+    k->dwconv_pack(filter, bias, b->k, b->k, p.in_c, p.input_zero_point, packed);
+  } else {
+    packed = xmalloc(k->conv_packed_size(b->k, b->k, p.in_c, p.out_c));
+    k->conv_pack(filter, bias, b->k, b->k, p.in_c, p.out_c, p.input_zero_point, packed);
+  }
+  double best = 1e30, total = 0;
+  int iters = 0;
+  while (total < min_s || iters < 3) {
+    const double t0 = now_s();
+    if (b->kind == 0)
+      k->conv1x1(&p, input, packed, mult, shift, out, 0, p.out_h * p.out_w);
+    else if (b->kind == 1)
+      k->dwconv(&p, input, packed, mult, shift, out, 0, p.out_h);
+    else
+      k->conv(&p, input, packed, mult, shift, out, 0, p.out_h);
+    const double dt = now_s() - t0;
+    total += dt;
+    if (dt < best) best = dt;
+    ++iters;
+  }
+  free(input);
+  free(out);
+  free(filter);
+  free(bias);
+  free(mult);
+  free(shift);
+  free(packed);
+  return best;
+}
+
+static int run_bench(const char *only, double min_ms) {
+  const effk_isa_kernels *tables[8];
+  int nt = 0;
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", effk_kernels_available());
+  for (char *name = strtok(buf, ","); name && nt < 8; name = strtok(NULL, ","))
+    if (!only || strcmp(only, name) == 0) tables[nt++] = effk_kernels_named(name);
+  printf("GMAC/s, single thread, best of >= %.0f ms per cell; x = occurrences in Lite0\n", min_ms);
+  printf("%-28s %2s %7s", "shape", "x", "MMAC");
+  for (int t = 0; t < nt; ++t) printf(" %11s", tables[t]->name);
+  printf("\n");
+  double sum_t[8][3] = {{0}};
+  double sum_mac[3] = {0};
+  for (size_t i = 0; i < sizeof bench_shapes / sizeof bench_shapes[0]; ++i) {
+    const bench_shape *b = &bench_shapes[i];
+    const double macs = (double)b->h * b->w *
+                        (b->kind == 1 ? (double)b->in_c * b->k * b->k
+                                      : (double)b->out_c * b->in_c * b->k * b->k);
+    sum_mac[b->kind] += macs * b->count;
+    printf("%-28s %2d %7.2f", b->label, b->count, macs / 1e6);
+    fflush(stdout);
+    for (int t = 0; t < nt; ++t) {
+      const double s = bench_one(tables[t], b, min_ms / 1e3);
+      sum_t[t][b->kind] += s * b->count;
+      printf(" %11.1f", macs / s / 1e9);
+      fflush(stdout);
+    }
+    printf("\n");
+  }
+  static const char *kinds[3] = {"Lite0 conv1x1 total (ms)", "Lite0 dwconv total (ms)",
+                                 "Lite0 stem (ms)"};
+  for (int kd = 0; kd < 3; ++kd) {
+    printf("%-28s %2s %7.2f", kinds[kd], "", sum_mac[kd] / 1e6);
+    for (int t = 0; t < nt; ++t) printf(" %11.3f", sum_t[t][kd] * 1e3);
+    printf("\n");
+  }
+  printf("%-28s %2s %7.2f", "Lite0 all convs (ms)", "", (sum_mac[0] + sum_mac[1] + sum_mac[2]) / 1e6);
+  for (int t = 0; t < nt; ++t) printf(" %11.3f", (sum_t[t][0] + sum_t[t][1] + sum_t[t][2]) * 1e3);
+  printf("\n");
+  return 0;
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+int main(int argc, char **argv) {
+  const char *only = NULL;
+  int bench = 0;
+  double min_ms = 200;
+  for (int i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc)
+      only = argv[++i];
+    else if (strcmp(argv[i], "--quick") == 0)
+      g_quick = 1;
+    else if (strcmp(argv[i], "--bench") == 0)
+      bench = 1;
+    else if (strcmp(argv[i], "--list") == 0) {
+      printf("%s\n", effk_kernels_available());
+      return 0;
+    }
+    else if (strcmp(argv[i], "--min-ms") == 0 && i + 1 < argc)
+      min_ms = atof(argv[++i]);
+    else {
+      fprintf(stderr, "usage: %s [--isa NAME] [--quick] [--list] [--bench [--min-ms N]]\n",
+              argv[0]);
+      return 2;
+    }
+  }
+  const char *env = getenv("EFFNETD_ISA");
+  if (!only && env && *env) only = env;
+  if (bench) return run_bench(only, min_ms);
+
+  printf("available: %s%s%s\n", effk_kernels_available(), only ? "; testing " : "",
+         only ? only : "");
+  test_dispatch(only);
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", effk_kernels_available());
+  const effk_isa_kernels *tables[8];
+  int nt = 0;
+  for (char *name = strtok(buf, ","); name && nt < 8; name = strtok(NULL, ","))
+    if (!only || strcmp(only, name) == 0) tables[nt++] = effk_kernels_named(name);
+  for (int t = 0; t < nt; ++t) test_table(tables[t]);
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed ? 1 : 0;
+}
