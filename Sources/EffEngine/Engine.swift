@@ -1,5 +1,6 @@
 import CEffKernels
 import EffModel
+import EffScheduler
 import Foundation
 
 public enum EngineError: Error, CustomStringConvertible {
@@ -17,13 +18,21 @@ public enum EngineError: Error, CustomStringConvertible {
 }
 
 /// Runs a `Plan`. Owns one activation arena, allocated once; `run` allocates nothing.
-/// One engine runs one inference at a time; use one engine per concurrent frame.
+/// One engine runs one inference at a time; use one engine per concurrent frame. With a
+/// pool, each operator's output is split into tiles that run on the pool's lanes; the
+/// bytes are the same for any number of threads.
 public final class Engine: @unchecked Sendable {
     public let plan: Plan
+    public let pool: WorkerPool?
     private let arena: UnsafeMutableRawPointer
+    private let k: effk_isa_kernels
+    /// Tiles per lane and operator: enough to even out uneven tiles and stealing.
+    private let tilesPerLane = 4
 
-    public init(plan: Plan) {
+    public init(plan: Plan, pool: WorkerPool? = nil) {
         self.plan = plan
+        self.pool = pool
+        k = plan.kernels.pointee
         arena = UnsafeMutableRawPointer.allocate(byteCount: plan.arenaSize, alignment: 64)
         arena.initializeMemory(as: UInt8.self, repeating: 0, count: plan.arenaSize)
     }
@@ -64,26 +73,75 @@ public final class Engine: @unchecked Sendable {
         (arena + offset).assumingMemoryBound(to: Int8.self)
     }
 
+    /// Splits `0..<count` into about tilesPerLane × lanes tiles of at least `minTile`
+    /// (a multiple of `align`) and runs `body` on each, on the pool when there is one.
+    @inline(__always) private func tiled(_ count: Int, minTile: Int, align: Int = 1, _ body: (Int, Int) -> Void) {
+        guard let pool, pool.threadCount > 1, count >= 2 * minTile else {
+            body(0, count)
+            return
+        }
+        var tile = max(minTile, (count + pool.threadCount * tilesPerLane - 1) / (pool.threadCount * tilesPerLane))
+        tile = (tile + align - 1) / align * align
+        let tiles = (count + tile - 1) / tile
+        pool.parallelFor(0..<tiles) { r in
+            for t in r { body(t * tile, min(count, (t + 1) * tile)) }
+        }
+    }
+
     private func execute(_ step: Step) {
         switch step.kind {
-        case var .conv(p, x, f, b, m, s, y):
-            effk_qs8_conv2d__scalar(&p, i8(x), f.typed(Int8.self), b?.typed(Int32.self), m.typed(Int32.self), s.typed(Int32.self), i8(y), 0, p.out_h)
-        case var .depthwise(p, x, f, b, m, s, y):
-            effk_qs8_dwconv2d__scalar(&p, i8(x), f.typed(Int8.self), b?.typed(Int32.self), m.typed(Int32.self), s.typed(Int32.self), i8(y), 0, p.out_h)
-        case var .fullyConnected(p, x, f, b, scale, y):
-            effk_qs8_fc__scalar(&p, i8(x), f.typed(Int8.self), b?.typed(Int32.self), scale.typed(Double.self), i8(y), 0, p.out_c)
-        case var .add(p, a, b, y, n):
-            effk_qs8_add__scalar(&p, i8(a), i8(b), i8(y), n)
+        case let .conv1x1(p, x, w, m, s, y):
+            withUnsafePointer(to: p) { pp in
+                tiled(Int(p.out_h * p.out_w), minTile: max(16, 16384 / max(Int(p.out_c), 1)), align: 8) { a, b in
+                    k.conv1x1(pp, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                }
+            }
+        case let .conv(p, x, w, m, s, y):
+            withUnsafePointer(to: p) { pp in
+                tiled(Int(p.out_h), minTile: 1) { a, b in
+                    k.conv(pp, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                }
+            }
+        case let .depthwisePacked(p, x, w, m, s, y):
+            withUnsafePointer(to: p) { pp in
+                tiled(Int(p.out_h), minTile: 1) { a, b in
+                    k.dwconv(pp, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                }
+            }
+        case let .depthwise(p, x, f, b, m, s, y):
+            withUnsafePointer(to: p) { pp in
+                tiled(Int(p.out_h), minTile: 1) { lo, hi in
+                    effk_qs8_dwconv2d__scalar(pp, i8(x), f.typed(Int8.self), b?.typed(Int32.self), m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(lo), Int32(hi))
+                }
+            }
+        case let .fullyConnected(p, x, f, b, scale, y):
+            withUnsafePointer(to: p) { pp in
+                tiled(Int(p.out_c), minTile: 64) { lo, hi in
+                    effk_qs8_fc__scalar(pp, i8(x), f.typed(Int8.self), b?.typed(Int32.self), scale.typed(Double.self), i8(y), Int32(lo), Int32(hi))
+                }
+            }
+        case let .add(p, a, b, y, n):
+            withUnsafePointer(to: p) { pp in
+                tiled(n, minTile: 16384, align: 64) { lo, hi in k.add(pp, i8(a) + lo, i8(b) + lo, i8(y) + lo, hi - lo) }
+            }
         case var .addBroadcast(p, bc, a, b, y):
             effk_qs8_add_broadcast__scalar(&p, &bc, i8(a), i8(b), i8(y))
-        case var .mul(p, a, b, y, n):
-            effk_qs8_mul__scalar(&p, i8(a), i8(b), i8(y), n)
+        case let .mul(p, a, b, y, n):
+            withUnsafePointer(to: p) { pp in
+                tiled(n, minTile: 16384, align: 64) { lo, hi in k.mul(pp, i8(a) + lo, i8(b) + lo, i8(y) + lo, hi - lo) }
+            }
+        case let .mulChannel(p, a, ch, y, c, n):
+            withUnsafePointer(to: p) { pp in
+                tiled(n, minTile: max(1, 16384 / max(c, 1))) { lo, hi in
+                    k.mul_channel(pp, i8(a), i8(ch), i8(y), Int32(c), Int32(lo), Int32(hi))
+                }
+            }
         case var .mulBroadcast(p, bc, a, b, y):
             effk_qs8_mul_broadcast__scalar(&p, &bc, i8(a), i8(b), i8(y))
         case let .lookup(table, x, y, n):
-            effk_qs8_lookup__scalar(table.typed(Int8.self), i8(x), i8(y), n)
-        case var .meanHW(p, x, y):
-            effk_qs8_mean_hw__scalar(&p, i8(x), i8(y))
+            tiled(n, minTile: 16384, align: 64) { lo, hi in k.lookup(table.typed(Int8.self), i8(x) + lo, i8(y) + lo, hi - lo) }
+        case let .meanHW(p, x, y):
+            withUnsafePointer(to: p) { k.mean_hw($0, i8(x), i8(y)) }
         case var .averagePool(p, x, y):
             effk_qs8_avgpool2d__scalar(&p, i8(x), i8(y), 0, p.out_h)
         case var .softmax(p, x, y, rows, depth):

@@ -7,6 +7,7 @@ public enum PlanError: Error, CustomStringConvertible {
     case unsupported(op: Int, name: String, reason: String)
     case shapeMismatch(op: Int, name: String, tensor: Int, declared: [Int], inferred: [Int])
     case io(tensor: String, reason: String)
+    case isa(String)
 
     public var description: String {
         switch self {
@@ -16,6 +17,8 @@ public enum PlanError: Error, CustomStringConvertible {
             return "operator \(op) (\(name)): tensor \(tensor) is declared \(declared) but the op produces \(inferred)"
         case let .io(tensor, reason):
             return "\(tensor): \(reason)"
+        case let .isa(message):
+            return message
         }
     }
 }
@@ -44,7 +47,8 @@ public final class Plan: @unchecked Sendable {
     /// Multiply-accumulates of one inference (convolutions and fully connected).
     public let macs: Int
     /// The instruction set whose kernels this plan runs.
-    public let isa: String = "scalar"
+    public let isa: String
+    let kernels: UnsafePointer<effk_isa_kernels>
 
     let steps: [Step]
     let inputOffset: Int
@@ -53,12 +57,16 @@ public final class Plan: @unchecked Sendable {
     let tensorOffsets: [Int?]
     private let constants: UnsafeMutableRawPointer
 
-    public convenience init(modelPath: String) throws {
-        try self.init(graph: Graph.load(path: modelPath))
+    public convenience init(modelPath: String, isa: String? = nil) throws {
+        try self.init(graph: Graph.load(path: modelPath), isa: isa)
     }
 
-    public init(graph: Graph) throws {
+    /// `isa` names a kernel table ("scalar", "avx2", "avx512vnni", "neon", "neondot");
+    /// nil picks the best this CPU has, or the one `EFFNETD_ISA` names.
+    public init(graph: Graph, isa: String? = nil) throws {
         self.graph = graph
+        kernels = try Self.kernels(named: isa)
+        self.isa = String(cString: kernels.pointee.name)
         guard graph.inputs.count == 1, graph.outputs.count == 1 else {
             throw PlanError.unsupported(op: -1, name: "graph",
                                         reason: "effnetd runs models with one input and one output; this one has \(graph.inputs.count) and \(graph.outputs.count)")
@@ -66,7 +74,7 @@ public final class Plan: @unchecked Sendable {
         for t in graph.inputs + graph.outputs where graph.tensors[t].isConstant {
             throw PlanError.unsupported(op: -1, name: "graph", reason: "the graph's input or output (tensor \(t)) is a constant")
         }
-        var builder = PlanBuilder(graph: graph)
+        var builder = PlanBuilder(graph: graph, kernels: kernels)
         try builder.build()
 
         // Arena: one request per storage root, alive from its producer to its last reader.
@@ -106,6 +114,26 @@ public final class Plan: @unchecked Sendable {
     }
 
     deinit { constants.deallocate() }
+
+    /// The kernel tables this CPU can run, best last.
+    public static var availableISAs: [String] {
+        String(cString: effk_kernels_available()).split(separator: ",").map(String.init)
+    }
+
+    static func kernels(named name: String?) throws -> UnsafePointer<effk_isa_kernels> {
+        if let name {
+            guard let k = effk_kernels_named(name) else {
+                throw PlanError.isa("instruction set '\(name)' is not available on this CPU (available: \(availableISAs.joined(separator: ", ")))")
+            }
+            return k
+        }
+        var error: UnsafePointer<CChar>?
+        guard let k = effk_kernels_select(&error) else {
+            let forced = ProcessInfo.processInfo.environment["EFFNETD_ISA"] ?? ""
+            throw PlanError.isa("EFFNETD_ISA=\(forced): \(error.map { String(cString: $0) } ?? "no kernel table for this CPU") (available: \(availableISAs.joined(separator: ", ")))")
+        }
+        return k
+    }
 
     private static func spec(_ g: Graph, _ t: Int) -> TensorSpec {
         let tensor = g.tensors[t]

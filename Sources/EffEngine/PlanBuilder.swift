@@ -7,13 +7,17 @@ import Foundation
 /// constants (weights, biases, multipliers, tables) into one block.
 struct PlanBuilder {
     let graph: Graph
+    let kernels: UnsafePointer<effk_isa_kernels>
     var steps: [Step] = []
     var constantBytes: [UInt8] = []
     var macs = 0
     /// RESHAPE outputs share their input's bytes: tensor → tensor it aliases.
     var aliases: [Int: Int] = [:]
 
-    init(graph: Graph) { self.graph = graph }
+    init(graph: Graph, kernels: UnsafePointer<effk_isa_kernels>) {
+        self.graph = graph
+        self.kernels = kernels
+    }
 
     mutating func build() throws {
         for (index, op) in graph.operators.enumerated() {
@@ -37,6 +41,15 @@ struct PlanBuilder {
         constantBytes.append(contentsOf: repeatElement(0, count: pad))
         offset = constantBytes.count
         constantBytes.append(contentsOf: graph.constantBytes(of: tensor))
+        return Step.Const(offset: offset)
+    }
+
+    /// Reserves `size` bytes in the constant block and lets `fill` write them (weight packing).
+    mutating func stagePacked(size: Int, _ fill: (UnsafeMutableRawPointer) -> Void) -> Step.Const {
+        let pad = (64 - constantBytes.count % 64) % 64
+        let offset = constantBytes.count + pad
+        constantBytes.append(contentsOf: repeatElement(0, count: pad + max(size, 1)))
+        constantBytes.withUnsafeMutableBytes { fill($0.baseAddress! + offset) }
         return Step.Const(offset: offset)
     }
 
@@ -198,15 +211,45 @@ struct PlanBuilder {
             pad_left: Int32(Self.leadingPad(strideW, dilationW, inW, kW, outW)),
             input_zero_point: xq.zp, output_zero_point: yq.zp, act_min: lo, act_max: hi,
             depth_multiplier: Int32(outC / inC))
-        let filter = stageBytes(of: w)
-        let biasC = bias.map { stage(int32Values(of: $0)) }
         let m = stage(mults), s = stage(shifts)
+        let biasValues = bias.map { int32Values(of: $0) }
+        let table = kernels.pointee
+        let filterBytes = graph.constantBytes(of: w)
+        /// Packs with the ISA table's function: filter and bias pointers are valid only inside.
+        func pack(_ size: Int, _ body: (UnsafePointer<Int8>, UnsafePointer<Int32>?, UnsafeMutableRawPointer) -> Void) -> Step.Const {
+            filterBytes.withUnsafeBytes { f in
+                let fp = f.bindMemory(to: Int8.self).baseAddress!
+                if let biasValues {
+                    return biasValues.withUnsafeBufferPointer { b in stagePacked(size: size) { body(fp, b.baseAddress, $0) } }
+                }
+                return stagePacked(size: size) { body(fp, nil, $0) }
+            }
+        }
         if depthwise {
-            steps.append(Step(op: index, output: y, kind: .depthwise(p, input: x, filter: filter, bias: biasC, multiplier: m, shift: s, output: y)))
             macs += outH * outW * outC * kH * kW
+            if p.depth_multiplier == 1 {
+                let packed = pack(table.dwconv_packed_size(p.kernel_h, p.kernel_w, p.out_c)) {
+                    table.dwconv_pack($0, $1, p.kernel_h, p.kernel_w, p.out_c, p.input_zero_point, $2)
+                }
+                steps.append(Step(op: index, output: y, kind: .depthwisePacked(p, input: x, packed: packed, multiplier: m, shift: s, output: y)))
+            } else {
+                let filter = stageBytes(of: w)
+                let biasC = biasValues.map { stage($0) }
+                steps.append(Step(op: index, output: y, kind: .depthwise(p, input: x, filter: filter, bias: biasC, multiplier: m, shift: s, output: y)))
+            }
         } else {
-            steps.append(Step(op: index, output: y, kind: .conv(p, input: x, filter: filter, bias: biasC, multiplier: m, shift: s, output: y)))
             macs += outH * outW * outC * kH * kW * inC
+            if kH == 1, kW == 1, strideH == 1, strideW == 1 {
+                let packed = pack(table.conv1x1_packed_size(p.in_c, p.out_c)) {
+                    table.conv1x1_pack($0, $1, p.in_c, p.out_c, p.input_zero_point, $2)
+                }
+                steps.append(Step(op: index, output: y, kind: .conv1x1(p, input: x, packed: packed, multiplier: m, shift: s, output: y)))
+            } else {
+                let packed = pack(table.conv_packed_size(p.kernel_h, p.kernel_w, p.in_c, p.out_c)) {
+                    table.conv_pack($0, $1, p.kernel_h, p.kernel_w, p.in_c, p.out_c, p.input_zero_point, $2)
+                }
+                steps.append(Step(op: index, output: y, kind: .conv(p, input: x, packed: packed, multiplier: m, shift: s, output: y)))
+            }
         }
     }
 
@@ -245,6 +288,18 @@ struct PlanBuilder {
         let biasC = bias.map { stage(int32Values(of: $0)) }
         steps.append(Step(op: index, output: y, kind: .fullyConnected(p, input: x, filter: filter, bias: biasC, scale: stage(scales), output: y)))
         macs += batches * inC * outC
+    }
+
+    /// When one operand is the full tensor and the other holds one value per channel (last
+    /// dim, all others 1): (full, per-channel, whether they were swapped).
+    static func perChannelOperands(_ sa: [Int], _ sb: [Int], _ a: Int, _ b: Int) -> (Int, Int, Bool)? {
+        func isVector(_ v: [Int], of full: [Int]) -> Bool {
+            guard let c = full.last, v.last == c, v.dropLast().allSatisfy({ $0 == 1 }) else { return false }
+            return v.count <= full.count
+        }
+        if isVector(sb, of: sa) { return (a, b, false) }
+        if isVector(sa, of: sb) { return (b, a, true) }
+        return nil
     }
 
     /// Broadcast shape of two shapes (numpy rules), or nil.
@@ -298,8 +353,16 @@ struct PlanBuilder {
         } else {
             var p = effk_mul_params()
             effk_qs8_mul_params_init(&p, aq.scale, aq.zp, bq.scale, bq.zp, yq.scale, yq.zp, lo, hi)
-            steps.append(Step(op: index, output: y, kind: same ? .mul(p, a: a, b: b, output: y, count: count)
-                                                               : .mulBroadcast(p, bc, a: a, b: b, output: y)))
+            if same {
+                steps.append(Step(op: index, output: y, kind: .mul(p, a: a, b: b, output: y, count: count)))
+            } else if let (big, vector, swapped) = Self.perChannelOperands(tensor(a).shape, tensor(b).shape, a, b) {
+                // Squeeze-excitation: [..., C] × [C]. MUL is symmetric once the offsets follow their operands.
+                if swapped { swap(&p.input1_offset, &p.input2_offset) }
+                let c = shape.last!
+                steps.append(Step(op: index, output: y, kind: .mulChannel(p, a: big, channel: vector, output: y, channels: c, pixels: count / c)))
+            } else {
+                steps.append(Step(op: index, output: y, kind: .mulBroadcast(p, bc, a: a, b: b, output: y)))
+            }
         }
     }
 

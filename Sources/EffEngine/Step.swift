@@ -16,13 +16,21 @@ struct Step {
     }
 
     enum Kind {
-        case conv(effk_conv2d_params, input: Int, filter: Const, bias: Const?, multiplier: Const, shift: Const, output: Int)
+        /// 1×1 stride-1 CONV_2D through the ISA table, weights packed by the table.
+        case conv1x1(effk_conv2d_params, input: Int, packed: Const, multiplier: Const, shift: Const, output: Int)
+        /// Any other CONV_2D through the ISA table.
+        case conv(effk_conv2d_params, input: Int, packed: Const, multiplier: Const, shift: Const, output: Int)
+        /// DEPTHWISE_CONV_2D with depth multiplier 1 through the ISA table.
+        case depthwisePacked(effk_conv2d_params, input: Int, packed: Const, multiplier: Const, shift: Const, output: Int)
+        /// Other depth multipliers: the scalar reference kernel.
         case depthwise(effk_conv2d_params, input: Int, filter: Const, bias: Const?, multiplier: Const, shift: Const, output: Int)
         case fullyConnected(effk_fc_params, input: Int, filter: Const, bias: Const?, scale: Const, output: Int)
         case add(effk_add_params, a: Int, b: Int, output: Int, count: Int)
         case addBroadcast(effk_add_params, effk_broadcast4d, a: Int, b: Int, output: Int)
         case mul(effk_mul_params, a: Int, b: Int, output: Int, count: Int)
         case mulBroadcast(effk_mul_params, effk_broadcast4d, a: Int, b: Int, output: Int)
+        /// [pixels][c] × [c]: squeeze-excitation's scaling.
+        case mulChannel(effk_mul_params, a: Int, channel: Int, output: Int, channels: Int, pixels: Int)
         case lookup(table: Const, input: Int, output: Int, count: Int)
         case meanHW(effk_mean_params, input: Int, output: Int)
         case averagePool(effk_conv2d_params, input: Int, output: Int)
@@ -39,8 +47,12 @@ struct Step {
         func c(_ k: Const?) -> Const? { k.map { c($0) } }
         var s = self
         switch kind {
-        case let .conv(p, i, f, b, m, sh, o):
-            s.kind = .conv(p, input: t(i), filter: c(f), bias: c(b), multiplier: c(m), shift: c(sh), output: t(o))
+        case let .conv1x1(p, i, w, m, sh, o):
+            s.kind = .conv1x1(p, input: t(i), packed: c(w), multiplier: c(m), shift: c(sh), output: t(o))
+        case let .conv(p, i, w, m, sh, o):
+            s.kind = .conv(p, input: t(i), packed: c(w), multiplier: c(m), shift: c(sh), output: t(o))
+        case let .depthwisePacked(p, i, w, m, sh, o):
+            s.kind = .depthwisePacked(p, input: t(i), packed: c(w), multiplier: c(m), shift: c(sh), output: t(o))
         case let .depthwise(p, i, f, b, m, sh, o):
             s.kind = .depthwise(p, input: t(i), filter: c(f), bias: c(b), multiplier: c(m), shift: c(sh), output: t(o))
         case let .fullyConnected(p, i, f, b, sc, o):
@@ -49,6 +61,7 @@ struct Step {
         case let .addBroadcast(p, bc, a, b, o): s.kind = .addBroadcast(p, bc, a: t(a), b: t(b), output: t(o))
         case let .mul(p, a, b, o, n): s.kind = .mul(p, a: t(a), b: t(b), output: t(o), count: n)
         case let .mulBroadcast(p, bc, a, b, o): s.kind = .mulBroadcast(p, bc, a: t(a), b: t(b), output: t(o))
+        case let .mulChannel(p, a, ch, o, c, n): s.kind = .mulChannel(p, a: t(a), channel: t(ch), output: t(o), channels: c, pixels: n)
         case let .lookup(tab, i, o, n): s.kind = .lookup(table: c(tab), input: t(i), output: t(o), count: n)
         case let .meanHW(p, i, o): s.kind = .meanHW(p, input: t(i), output: t(o))
         case let .averagePool(p, i, o): s.kind = .averagePool(p, input: t(i), output: t(o))
@@ -64,11 +77,13 @@ struct Step {
     /// Tensor indices this step reads (before resolution).
     var reads: [Int] {
         switch kind {
-        case let .conv(_, i, _, _, _, _, _), let .depthwise(_, i, _, _, _, _, _), let .fullyConnected(_, i, _, _, _, _),
+        case let .conv1x1(_, i, _, _, _, _), let .conv(_, i, _, _, _, _), let .depthwisePacked(_, i, _, _, _, _),
+             let .depthwise(_, i, _, _, _, _, _), let .fullyConnected(_, i, _, _, _, _),
              let .lookup(_, i, _, _), let .meanHW(_, i, _), let .averagePool(_, i, _), let .softmax(_, i, _, _, _),
              let .quantizeF32(i, _, _, _, _), let .dequantize(i, _, _, _, _), let .pad(_, _, _, _, i, _), let .copy(i, _, _):
             return [i]
-        case let .add(_, a, b, _, _), let .addBroadcast(_, _, a, b, _), let .mul(_, a, b, _, _), let .mulBroadcast(_, _, a, b, _):
+        case let .add(_, a, b, _, _), let .addBroadcast(_, _, a, b, _), let .mul(_, a, b, _, _), let .mulBroadcast(_, _, a, b, _),
+             let .mulChannel(_, a, b, _, _, _):
             return [a, b]
         }
     }

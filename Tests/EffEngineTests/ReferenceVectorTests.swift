@@ -1,5 +1,6 @@
 import EffEngine
 import EffModel
+import EffScheduler
 import Foundation
 import XCTest
 
@@ -25,21 +26,37 @@ final class ReferenceVectorTests: XCTestCase {
         var input_shape: [Int], output_shape: [Int], top5: [Int]
     }
 
+    /// Every vector, under every kernel table this CPU has, with 1 lane and with a pool.
     func testWholeModelOutputsAreByteExact() throws {
         let vectors = try JSONDecoder().decode([Vector].self, from: Data(contentsOf: Self.reference.appendingPathComponent("index.json")))
         XCTAssertEqual(vectors.count, 8)
-        var engines: [String: Engine] = [:]
-        for v in vectors {
-            let engine = try engines[v.model] ?? Engine(plan: Plan(modelPath: Self.modelPath(v.model)))
-            engines[v.model] = engine
-            XCTAssertEqual(engine.plan.input.shape, v.input_shape)
-            XCTAssertEqual(engine.plan.output.shape, v.output_shape)
-            let got = try engine.run(Self.bytes(Self.reference.appendingPathComponent(v.input)))
-            let want = try Self.bytes(Self.reference.appendingPathComponent(v.output))
-            let diff = zip(got, want).filter { $0 != $1 }.count
-            XCTAssertEqual(diff, 0, "\(v.model) \(v.image): \(diff) of \(want.count) output bytes differ")
-            let top = got.indices.sorted { got[$0] != got[$1] ? got[$0] > got[$1] : $0 < $1 }.prefix(5)
-            XCTAssertEqual(Array(top), v.top5, "\(v.model) \(v.image) top-5")
+        let pool = WorkerPool(threads: 3)
+        defer { pool.shutdown() }
+        XCTAssertTrue(Plan.availableISAs.contains("scalar"))
+        for isa in Plan.availableISAs {
+            var plans: [String: Plan] = [:]
+            for v in vectors {
+                let plan = try plans[v.model] ?? Plan(modelPath: Self.modelPath(v.model), isa: isa)
+                plans[v.model] = plan
+                XCTAssertEqual(plan.isa, isa)
+                XCTAssertEqual(plan.input.shape, v.input_shape)
+                XCTAssertEqual(plan.output.shape, v.output_shape)
+                let input = try Self.bytes(Self.reference.appendingPathComponent(v.input))
+                let want = try Self.bytes(Self.reference.appendingPathComponent(v.output))
+                for engine in [Engine(plan: plan), Engine(plan: plan, pool: pool)] {
+                    let got = try engine.run(input)
+                    let diff = zip(got, want).filter { $0 != $1 }.count
+                    XCTAssertEqual(diff, 0, "\(isa) threads \(engine.pool?.threadCount ?? 1) \(v.model) \(v.image): \(diff) of \(want.count) output bytes differ")
+                    let top = got.indices.sorted { got[$0] != got[$1] ? got[$0] > got[$1] : $0 < $1 }.prefix(5)
+                    XCTAssertEqual(Array(top), v.top5, "\(isa) \(v.model) \(v.image) top-5")
+                }
+            }
+        }
+    }
+
+    func testUnknownISAIsAClearError() {
+        XCTAssertThrowsError(try Plan(modelPath: Self.modelPath("efficientnet-lite0-int8.tflite"), isa: "mmx")) { error in
+            XCTAssertTrue("\(error)".contains("mmx") && "\(error)".contains("scalar"), "\(error)")
         }
     }
 
@@ -49,20 +66,28 @@ final class ReferenceVectorTests: XCTestCase {
         let dir = Self.fixtures.appendingPathComponent("variants")
         let vectors = try JSONDecoder().decode([Vector].self, from: Data(contentsOf: dir.appendingPathComponent("index.json")))
         XCTAssertEqual(vectors.count, 3)
-        for v in vectors {
-            let engine = try Engine(plan: Plan(modelPath: dir.appendingPathComponent(v.model).path))
-            XCTAssertEqual(engine.plan.input.shape, [1, 193, 193, 3])
-            let got = try engine.run(Self.bytes(dir.appendingPathComponent(v.input)))
-            XCTAssertEqual(got, try Self.bytes(dir.appendingPathComponent(v.output)), "\(v.model) \(v.image)")
+        let pool = WorkerPool(threads: 2)
+        defer { pool.shutdown() }
+        for isa in Plan.availableISAs {
+            let plan = try Plan(modelPath: dir.appendingPathComponent(vectors[0].model).path, isa: isa)
+            XCTAssertEqual(plan.input.shape, [1, 193, 193, 3])
+            for v in vectors {
+                let got = try Engine(plan: plan, pool: pool).run(Self.bytes(dir.appendingPathComponent(v.input)))
+                XCTAssertEqual(got, try Self.bytes(dir.appendingPathComponent(v.output)), "\(isa) \(v.model) \(v.image)")
+            }
         }
     }
 
     struct Dumped: Decodable { var op_index: Int, op: String, tensor: Int, file: String, shape: [Int] }
 
     func checkIntermediates(model: String, folder: String, input: String) throws {
+        for isa in Plan.availableISAs { try checkIntermediates(model: model, folder: folder, input: input, isa: isa) }
+    }
+
+    func checkIntermediates(model: String, folder: String, input: String, isa: String) throws {
         let dir = Self.reference.appendingPathComponent(folder)
         let index = try JSONDecoder().decode([Dumped].self, from: Data(contentsOf: dir.appendingPathComponent("index.json")))
-        let engine = try Engine(plan: Plan(modelPath: Self.modelPath(model)))
+        let engine = try Engine(plan: Plan(modelPath: Self.modelPath(model), isa: isa))
         var seen: [Int: [Int8]] = [:]
         var input8 = try Self.bytes(Self.reference.appendingPathComponent(input))
         var output = [Int8](repeating: 0, count: engine.plan.output.byteCount)
@@ -84,7 +109,7 @@ final class ReferenceVectorTests: XCTestCase {
                 firstBad = "op \(d.op_index) \(d.op) (tensor \(d.tensor)): \(diff) of \(want.count) bytes differ"
             }
         }
-        XCTAssertNil(firstBad, "\(model): first differing layer: \(firstBad ?? "")")
+        XCTAssertNil(firstBad, "\(model) \(isa): first differing layer: \(firstBad ?? "")")
         XCTAssertGreaterThan(index.count, 40)
     }
 
