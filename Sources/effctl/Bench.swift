@@ -1,0 +1,128 @@
+import ArgumentParser
+import EffEngine
+import EffScheduler
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time inference on a model: latency percentiles and throughput.",
+        discussion: """
+            Runs the model on a fixed pseudo-random input after warm-up runs and prints the ISA, \
+            threads, median and 90th-percentile latency and inferences per second. With --streams S, \
+            S independent frames are in flight at once (one engine each, one shared pool) and the \
+            figure is the total throughput.
+            """)
+
+    @OptionGroup var options: EngineOptions
+    @Option(help: "Timed runs (per stream).") var runs: Int = 50
+    @Option(help: "Untimed warm-up runs (per stream).") var warmup: Int = 5
+    @Option(help: "Independent frames in flight at once, sharing the pool.") var streams: Int = 1
+    @Flag(help: "One JSON object.") var json = false
+    @Flag(help: "Also print the time spent per operator kind (from a separate set of runs).") var profile = false
+
+    func validate() throws {
+        guard runs >= 1, warmup >= 0, streams >= 1, streams <= 64 else {
+            throw ValidationError("--runs ≥ 1, --warmup ≥ 0 and --streams between 1 and 64")
+        }
+    }
+
+    static func input(bytes: Int) -> [UInt8] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        return (0..<bytes).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+    }
+
+    /// Latencies in ms of `warmup + runs` inferences, the warm-up ones dropped.
+    func timeRuns(_ engine: Engine, _ input: [UInt8]) throws -> [Double] {
+        var output = [UInt8](repeating: 0, count: engine.plan.output.byteCount)
+        var times: [Double] = []
+        try input.withUnsafeBytes { i in
+            try output.withUnsafeMutableBytes { o in
+                for r in 0..<(warmup + runs) {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    try engine.run(input: i, output: o)
+                    if r >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6) }
+                }
+            }
+        }
+        return times
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let modelPath = options.modelPath
+            let first = try options.engine()
+            let plan = first.plan
+            let threads = first.pool?.threadCount ?? 1
+            let engines = [first] + (1..<streams).map { _ in Engine(plan: plan, pool: first.pool) }
+            let input = Self.input(bytes: plan.input.byteCount)
+
+            // Each stream on its own thread; all start together, throughput over the slowest.
+            var perStream = [[Double]](repeating: [], count: streams)
+            var failure: Error?
+            let lock = NSLock()
+            let wall = DispatchTime.now().uptimeNanoseconds
+            DispatchQueue.concurrentPerform(iterations: streams) { s in
+                do {
+                    let t = try timeRuns(engines[s], input)
+                    lock.withLock { perStream[s] = t }
+                } catch { lock.withLock { failure = error } }
+            }
+            if let failure { throw failure }
+            let wallMs = Double(DispatchTime.now().uptimeNanoseconds - wall) / 1e6
+            let times = perStream.flatMap { $0 }.sorted()
+            let median = times[times.count / 2], p90 = times[min(times.count - 1, times.count * 9 / 10)]
+            // One stream: 1 / median latency. Several: all timed frames over the wall time
+            // (warm-up included in the wall time, so slightly pessimistic).
+            let perSecond = streams == 1 ? 1000 / median : Double(streams * (runs + warmup)) / wallMs * 1000
+            if profile { try printProfile(first, input) }
+            if json {
+                let obj: [String: Any] = ["model": modelPath, "isa": plan.isa, "threads": threads, "streams": streams,
+                                          "runs": times.count, "median_ms": median, "p90_ms": p90, "min_ms": times[0],
+                                          "inferences_per_s": perSecond, "macs": plan.macs, "arena_bytes": plan.arenaSize]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+            } else {
+                print("model \(modelPath)\nisa \(plan.isa), threads \(threads), streams \(streams), \(plan.summary)")
+                print(String(format: "runs %d  median %.2f ms  p90 %.2f ms  min %.2f ms  %.1f inferences/s  %.1f GMAC/s",
+                             times.count, median, p90, times[0], perSecond, Double(plan.macs) * perSecond / 1e9))
+            }
+        }
+    }
+
+    /// Median time per operator (from the observer's timestamps), summed by operator kind.
+    func printProfile(_ engine: Engine, _ input: [UInt8]) throws {
+        let ops = engine.plan.graph.operators
+        var perOp = [[Double]](repeating: [], count: ops.count)
+        var output = [UInt8](repeating: 0, count: engine.plan.output.byteCount)
+        try input.withUnsafeBytes { i in
+            try output.withUnsafeMutableBytes { o in
+                for _ in 0..<runs {
+                    var last = DispatchTime.now().uptimeNanoseconds
+                    try engine.run(input: i, output: o) { op, _, _ in
+                        let now = DispatchTime.now().uptimeNanoseconds
+                        perOp[op].append(Double(now - last) / 1e6)
+                        last = now
+                    }
+                }
+            }
+        }
+        var byKind: [String: (ms: Double, count: Int)] = [:]
+        for (i, samples) in perOp.enumerated() where !samples.isEmpty {
+            let median = samples.sorted()[samples.count / 2]
+            var name = ops[i].kind.name
+            if case let .conv2D(o) = ops[i].kind {
+                let w = engine.plan.graph.tensors[ops[i].inputs[1]].shape
+                name += w[1] == 1 && w[2] == 1 ? " 1x1" : " \(w[1])x\(w[2]) s\(o.strideH)"
+            }
+            if case let .depthwiseConv2D(o) = ops[i].kind { name += " s\(o.strideH)" }
+            byKind[name, default: (0, 0)].ms += median
+            byKind[name, default: (0, 0)].count += 1
+        }
+        print("per operator kind (median of \(runs) runs):")
+        for (name, v) in byKind.sorted(by: { $0.value.ms > $1.value.ms }) {
+            print("  " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%3d ops  %7.3f ms", v.count, v.ms))
+        }
+    }
+}
