@@ -3,6 +3,8 @@
 #ifndef EFFK_TABLES_H
 #define EFFK_TABLES_H
 
+#include <math.h>
+
 #include "effk_dispatch.h"
 
 #ifdef __cplusplus
@@ -17,6 +19,43 @@ extern const effk_isa_kernels effk_kernels__avx2;
 extern const effk_isa_kernels effk_kernels__avx512vnni;
 extern const effk_isa_kernels effk_kernels__neon;
 extern const effk_isa_kernels effk_kernels__neondot;
+
+// ---- FULLY_CONNECTED helpers shared by the ISA tables (fc_pack.c) ----------------------
+//
+// Blocked layout of the SIMD tables (nr output channels per block, kr input channels per group):
+//   int32 bias_fold[ocp]   bias[oc] - (izp + x_offset) * sum_k w[oc][k] + fzp * izp * in_c
+//   int8  w[ocp / nr][kp / kr][nr][kr] = w[nr * blk + j][kr * g + t], zero padded
+//   ocp = round_up(out_c, nr), kp = round_up(in_c, kr).
+// The kernel adds sum_k w[oc][k] * (x[k] + x_offset) (x_offset 128 where it feeds the input as
+// uint8, e.g. VNNI) and, per batch row, effk__fc_row_correction(). All int32 arithmetic wraps,
+// as the reference's does: the sum is the reference's accumulator mod 2^32.
+size_t effk__fc_blocked_packed_size(int32_t in_c, int32_t out_c, int32_t nr, int32_t kr);
+void effk__fc_blocked_pack(const int8_t *filter, const int32_t *bias, int32_t in_c, int32_t out_c,
+                           int32_t input_zero_point, int32_t filter_zero_point, int32_t x_offset,
+                           int32_t nr, int32_t kr, void *packed);
+// -filter_zero_point * sum_k x[k] (wrapping); 0 when filter_zero_point == 0.
+int32_t effk__fc_row_correction(const effk_fc_params *p, const int8_t *x);
+
+// One output of effk_qs8_fc__scalar from its accumulator, without undefined behaviour: the
+// reference's (int32_t)round(...) is reproduced as the CPU's conversion does it where the value
+// does not fit (x86: INT32_MIN; AArch64: saturation, NaN -> 0), and "+ zp" wraps.
+static inline int8_t effk__fc_requantize(int32_t acc, double scale, int32_t zp, int32_t act_min,
+                                         int32_t act_max) {
+  const double r = round((double)acc * scale);
+  int32_t v;
+  if (r >= -2147483648.0 && r < 2147483648.0)
+    v = (int32_t)r;
+  else
+#if defined(__aarch64__)
+    v = r != r ? 0 : (r > 0 ? INT32_MAX : INT32_MIN);
+#else
+    v = INT32_MIN;
+#endif
+  v = (int32_t)((uint32_t)v + (uint32_t)zp);
+  if (v < act_min) v = act_min;
+  if (v > act_max) v = act_max;
+  return (int8_t)v;
+}
 
 #if defined(__x86_64__)
 // 1 when the CPU (and OS) supports AVX512_VBMI (vpermb); set by dispatch.c before any

@@ -9,7 +9,7 @@
 //   kernel_test --quick         fewer random cases (emulators)
 //   kernel_test --list          print effk_kernels_available() and exit
 //   kernel_test --bench [--isa NAME] [--min-ms N]
-//                               time conv1x1 / dwconv / conv on EfficientNet-Lite0's shapes,
+//                               time conv1x1 / dwconv / conv / fc on EfficientNet-Lite0's shapes,
 //                               GMAC/s per table side by side (single thread)
 //
 // Buffers are malloc'ed to the exact byte so that AddressSanitizer sees any out-of-bounds
@@ -17,6 +17,7 @@
 // any failure.
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -902,6 +903,191 @@ static void test_mean(const effk_isa_kernels *k) {
   tr_end(&r);
 }
 
+// ---- fully connected ----------------------------------------------------------------------------
+
+typedef struct {
+  int32_t batches, in_c, out_c;
+  int scale_mode;   // 0 realistic, 1 ties (powers of 2), 2 extremes, 3 mixed per channel
+  int zero_filter;  // all-zero filter: acc == bias (+ zero-point terms)
+  int no_bias;
+  int fzp;          // nonzero filter zero point
+  int small;        // inputs and weights within a few steps of their zero points, small biases:
+                    // small accumulators, so every accumulator error shows in the output
+} fc_case;
+
+// One channel's scale, always in [0, 1] so that round(acc * scale) fits int32 (beyond that the
+// reference's cast is undefined). Modes 0 and 1 aim at unsaturated outputs for accumulators of
+// typical magnitude acc_mag.
+static double fc_scale(int mode, double acc_mag) {
+  switch (mode) {
+    case 0: {  // a real model's s_in * s_f / s_out, outputs of magnitude ~10..100
+      const double s =
+          40.0 / acc_mag * ldexp(1.0 + (double)(rnd32() % 1000) / 1000.0, rnd_range(-3, 1));
+      return s > 1.0 ? 1.0 : s;
+    }
+    case 1: {  // powers of 2: exact ties (x.5) for many accumulators, both signs
+      int32_t e = 0;
+      while (ldexp(1.0, e) < acc_mag / 40.0) ++e;
+      e += rnd_range(-1, 1);
+      return ldexp(1.0, e > 0 ? -e : 0);
+    }
+    case 2: {
+      static const double pool[] = {1.0, 0.9999999999999999, 0.5000000000000001,
+                                    0.49999999999999994, 0.5, 0.25, 1e-12, 5e-324,
+                                    2.2250738585072014e-308, 0.0, 1.0 / 3.0, 0.75, 1.5e-9,
+                                    3.0517578125e-05};
+      return pool[rnd_pick((int)(sizeof pool / sizeof pool[0]))];
+    }
+    default:
+      return fc_scale(rnd_pick(3), acc_mag);
+  }
+}
+
+static int8_t clamp_i8(int32_t v) { return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v); }
+
+static void fc_run(const effk_isa_kernels *k, test_result *r, const fc_case *c) {
+  const int32_t nb = c->batches, ic = c->in_c, oc = c->out_c;
+  effk_fc_params p;
+  memset(&p, 0, sizeof p);
+  p.batches = nb;
+  p.in_c = ic;
+  p.out_c = oc;
+  p.input_zero_point = rnd_zp();
+  p.filter_zero_point = c->fzp ? rnd_zp() : 0;
+  p.output_zero_point = rnd_zp();
+  gen_act(p.output_zero_point, &p.act_min, &p.act_max);
+
+  int8_t *input = rand_i8_buf((size_t)nb * ic);
+  int8_t *filter = rand_i8_buf((size_t)oc * ic);
+  int32_t *bias = c->no_bias ? NULL : rand_bias(oc, c->scale_mode >= 2 && !c->small);
+  double acc_mag = 5461.0 * sqrt((double)ic);  // ~ (128 / sqrt 3)^2 * sqrt(in_c)
+  if (c->small) {
+    for (size_t i = 0; i < (size_t)nb * ic; ++i)
+      input[i] = clamp_i8(p.input_zero_point + rnd_range(-3, 3));
+    for (size_t i = 0; i < (size_t)oc * ic; ++i)
+      filter[i] = clamp_i8(p.filter_zero_point + rnd_range(-2, 2));
+    if (bias)
+      for (int32_t i = 0; i < oc; ++i) bias[i] = rnd_range(-40, 40);
+    acc_mag = 3.0 * sqrt((double)ic) + 20.0;
+  } else if (rnd_pick(8) == 0) {
+    memset(input, rnd_pick(2) ? 127 : -128, (size_t)nb * ic);
+  }
+  if (c->zero_filter) memset(filter, 0, (size_t)oc * ic);
+  double *scale = (double *)xmalloc((size_t)oc * sizeof(double));
+  const double uniform = fc_scale(c->scale_mode, acc_mag);
+  for (int32_t i = 0; i < oc; ++i)
+    scale[i] = c->scale_mode == 3 ? fc_scale(3, acc_mag) : uniform;
+  if (c->small && c->scale_mode != 2)  // scales that keep small accumulators visible
+    for (int32_t i = 0; i < oc; ++i) {
+      static const double pool[] = {1.0, 0.5, 0.25, 0.75, 1.0 / 3.0, 0.5000000000000001,
+                                    0.49999999999999994, 0.125};
+      if (rnd_pick(2)) scale[i] = pool[rnd_pick((int)(sizeof pool / sizeof pool[0]))];
+    }
+
+  const size_t out_n = (size_t)nb * oc;
+  int8_t *ref = (int8_t *)xmalloc(out_n);
+  effk_qs8_fc__scalar(&p, input, filter, bias, scale, ref, 0, oc);
+
+  const size_t psize = k->fc_packed_size(ic, oc);
+  void *packed = xmalloc(psize);
+  k->fc_pack(filter, bias, ic, oc, p.input_zero_point, p.filter_zero_point, packed);
+
+  int8_t *out = (int8_t *)xmalloc(out_n);
+  memset(out, SENTINEL, out_n);
+  int32_t cuts[6];
+  const int pieces = split_range(0, oc, cuts);
+  for (int i = 0; i < pieces; ++i) k->fc(&p, input, packed, scale, out, cuts[i], cuts[i + 1]);
+  ++r->cases;
+  long d = first_diff(ref, out, out_n);
+  if (d >= 0)
+    tr_fail(r,
+            "batches=%d in_c=%d out_c=%d zp in/f/out=%d/%d/%d act=[%d,%d] smode=%d zf=%d small=%d: "
+            "byte %ld (batch %ld ch %ld, scale %.17g bias %d) got %d want %d",
+            nb, ic, oc, p.input_zero_point, p.filter_zero_point, p.output_zero_point, p.act_min,
+            p.act_max, c->scale_mode, c->zero_filter, c->small, d, d / oc, d % oc, scale[d % oc],
+            bias ? bias[d % oc] : 0, out[d], ref[d]);
+  // A sub-range writes only its channels, in every batch row.
+  if (oc > 1) {
+    memset(out, SENTINEL, out_n);
+    const int32_t b = rnd_range(0, oc - 1), e = rnd_range(b, oc);
+    k->fc(&p, input, packed, scale, out, b, e);
+    ++r->cases;
+    for (size_t i = 0; i < out_n; ++i) {
+      const int32_t ch = (int32_t)(i % oc);
+      const int8_t want = (ch >= b && ch < e) ? ref[i] : SENTINEL;
+      if (out[i] != want) {
+        tr_fail(r, "sub-range [%d,%d) of %d channels, in_c=%d batches=%d: byte %zu got %d want %d",
+                b, e, oc, ic, nb, i, out[i], want);
+        break;
+      }
+    }
+  }
+  free(input);
+  free(filter);
+  free(bias);
+  free(scale);
+  free(ref);
+  free(packed);
+  free(out);
+}
+
+static void test_fc(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "fc");
+  fc_case c;
+  // Every in_c and every out_c from 1 to 70.
+  for (int32_t n = 1; n <= 70; ++n) {
+    memset(&c, 0, sizeof c);
+    c.batches = rnd_range(1, 3);
+    c.in_c = n;
+    c.out_c = rnd_range(1, 70);
+    c.scale_mode = n % 4;
+    c.fzp = n % 3 == 0;
+    c.small = n % 2 == 0;
+    fc_run(k, &r, &c);
+    memset(&c, 0, sizeof c);
+    c.batches = rnd_range(1, 3);
+    c.in_c = rnd_range(1, 70);
+    c.out_c = n;
+    c.scale_mode = (n / 4) % 4;
+    c.no_bias = n % 11 == 0;
+    c.zero_filter = n % 13 == 0;
+    c.fzp = n % 5 == 0;
+    c.small = n % 3 != 0;
+    fc_run(k, &r, &c);
+  }
+  // Lite0's classifier and relatives.
+  static const int32_t shapes[][2] = {{1280, 1000}, {1280, 1001}, {1280, 999}, {1280, 1},
+                                      {1279, 1000}, {1281, 17},   {1, 1000},   {70, 1000},
+                                      {1280, 64},   {1280, 63},   {1280, 65},  {4097, 33}};
+  for (int i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); ++i)
+    for (int32_t nb = 1; nb <= 3; ++nb) {
+      if (g_quick && nb == 2) continue;
+      memset(&c, 0, sizeof c);
+      c.batches = nb;
+      c.in_c = shapes[i][0];
+      c.out_c = shapes[i][1];
+      c.scale_mode = (i + nb) % 4;
+      c.fzp = (i + nb) % 5 == 0;
+      c.small = (i + nb) % 2 == 0;
+      fc_run(k, &r, &c);
+    }
+  const int nrand = g_quick ? 60 : 400;
+  for (int i = 0; i < nrand; ++i) {
+    memset(&c, 0, sizeof c);
+    c.batches = rnd_range(1, 3);
+    c.in_c = rnd_pick(3) ? rnd_range(1, 300) : rnd_range(1, 2000);
+    c.out_c = rnd_pick(3) ? rnd_range(1, 300) : rnd_range(1, 1100);
+    c.scale_mode = rnd_pick(4);
+    c.no_bias = rnd_pick(8) == 0;
+    c.zero_filter = rnd_pick(12) == 0;
+    c.fzp = rnd_pick(3) == 0;
+    c.small = rnd_pick(2);
+    fc_run(k, &r, &c);
+  }
+  tr_end(&r);
+}
+
 // ---- table-level checks -----------------------------------------------------------------------
 
 static void test_table(const effk_isa_kernels *k) {
@@ -915,6 +1101,7 @@ static void test_table(const effk_isa_kernels *k) {
   test_mul_channel(k);
   test_lookup(k);
   test_mean(k);
+  test_fc(k);
 }
 
 // Every entry is set, the name round-trips, and selection follows EFFNETD_ISA.
@@ -953,7 +1140,8 @@ static void test_dispatch(const char *only) {
     }
     if (!k->conv1x1_packed_size || !k->conv1x1_pack || !k->conv1x1 || !k->conv_packed_size ||
         !k->conv_pack || !k->conv || !k->dwconv_packed_size || !k->dwconv_pack || !k->dwconv ||
-        !k->add || !k->mul || !k->mul_channel || !k->lookup || !k->mean_hw)
+        !k->add || !k->mul || !k->mul_channel || !k->lookup || !k->mean_hw ||
+        !k->fc_packed_size || !k->fc_pack || !k->fc)
       tr_fail(&r, "table %s has an empty entry", name);
   }
   tr_end(&r);
@@ -969,7 +1157,7 @@ static double now_s(void) {
 
 typedef struct {
   const char *label;
-  int kind;  // 0 conv1x1, 1 dwconv, 2 conv
+  int kind;  // 0 conv1x1, 1 dwconv, 2 conv, 3 fully connected (batch 1)
   int32_t h, w, in_c, out_c, k, s;  // h, w: output size
   int count;                        // occurrences in EfficientNet-Lite0
 } bench_shape;
@@ -1008,6 +1196,7 @@ static const bench_shape bench_shapes[] = {
     {"dw5x5s2 14->7 x672", 1, 7, 7, 672, 672, 5, 2, 1},
     {"dw5x5s1 7x7x1152", 1, 7, 7, 1152, 1152, 5, 1, 3},
     {"dw3x3s1 7x7x1152", 1, 7, 7, 1152, 1152, 3, 1, 1},
+    {"fc 1280->1000", 3, 1, 1, 1280, 1000, 1, 1, 1},
 };
 
 // Best time in seconds of one call over the whole output.
@@ -1043,7 +1232,10 @@ static double bench_one(const effk_isa_kernels *k, const bench_shape *b, double 
   int32_t *mult = (int32_t *)xmalloc((size_t)p.out_c * 4), *shift = (int32_t *)xmalloc((size_t)p.out_c * 4);
   gen_quant(mult, shift, p.out_c, 0, shift_for(kk));
   void *packed;
-  if (b->kind == 0) {
+  if (b->kind == 3) {
+    packed = xmalloc(k->fc_packed_size(p.in_c, p.out_c));
+    k->fc_pack(filter, bias, p.in_c, p.out_c, p.input_zero_point, 0, packed);
+  } else if (b->kind == 0) {
     packed = xmalloc(k->conv1x1_packed_size(p.in_c, p.out_c));
     k->conv1x1_pack(filter, bias, p.in_c, p.out_c, p.input_zero_point, packed);
   } else if (b->kind == 1) {
@@ -1053,11 +1245,27 @@ static double bench_one(const effk_isa_kernels *k, const bench_shape *b, double 
     packed = xmalloc(k->conv_packed_size(b->k, b->k, p.in_c, p.out_c));
     k->conv_pack(filter, bias, b->k, b->k, p.in_c, p.out_c, p.input_zero_point, packed);
   }
+  effk_fc_params fp;
+  double *fscale = NULL;
+  if (b->kind == 3) {
+    memset(&fp, 0, sizeof fp);
+    fp.batches = 1;
+    fp.in_c = p.in_c;
+    fp.out_c = p.out_c;
+    fp.input_zero_point = p.input_zero_point;
+    fp.output_zero_point = p.output_zero_point;
+    fp.act_min = -128;
+    fp.act_max = 127;
+    fscale = (double *)xmalloc((size_t)p.out_c * sizeof(double));
+    for (int32_t i = 0; i < p.out_c; ++i) fscale[i] = 1.0 / 4096.0 * (1.0 + (double)(i % 7) / 7.0);
+  }
   double best = 1e30, total = 0;
   int iters = 0;
   while (total < min_s || iters < 3) {
     const double t0 = now_s();
-    if (b->kind == 0)
+    if (b->kind == 3)
+      k->fc(&fp, input, packed, fscale, out, 0, p.out_c);
+    else if (b->kind == 0)
       k->conv1x1(&p, input, packed, mult, shift, out, 0, p.out_h * p.out_w);
     else if (b->kind == 1)
       k->dwconv(&p, input, packed, mult, shift, out, 0, p.out_h);
@@ -1075,6 +1283,7 @@ static double bench_one(const effk_isa_kernels *k, const bench_shape *b, double 
   free(mult);
   free(shift);
   free(packed);
+  free(fscale);
   return best;
 }
 
@@ -1089,13 +1298,13 @@ static int run_bench(const char *only, double min_ms) {
   printf("%-28s %2s %7s", "shape", "x", "MMAC");
   for (int t = 0; t < nt; ++t) printf(" %11s", tables[t]->name);
   printf("\n");
-  double sum_t[8][3] = {{0}};
-  double sum_mac[3] = {0};
+  double sum_t[8][4] = {{0}};
+  double sum_mac[4] = {0};
   for (size_t i = 0; i < sizeof bench_shapes / sizeof bench_shapes[0]; ++i) {
     const bench_shape *b = &bench_shapes[i];
     const double macs = (double)b->h * b->w *
                         (b->kind == 1 ? (double)b->in_c * b->k * b->k
-                                      : (double)b->out_c * b->in_c * b->k * b->k);
+                                      : (double)b->out_c * b->in_c * b->k * b->k);  // fc: 1x1
     sum_mac[b->kind] += macs * b->count;
     printf("%-28s %2d %7.2f", b->label, b->count, macs / 1e6);
     fflush(stdout);
@@ -1116,6 +1325,9 @@ static int run_bench(const char *only, double min_ms) {
   }
   printf("%-28s %2s %7.2f", "Lite0 all convs (ms)", "", (sum_mac[0] + sum_mac[1] + sum_mac[2]) / 1e6);
   for (int t = 0; t < nt; ++t) printf(" %11.3f", (sum_t[t][0] + sum_t[t][1] + sum_t[t][2]) * 1e3);
+  printf("\n");
+  printf("%-28s %2s %7.2f", "Lite0 fc 1280->1000 (us)", "", sum_mac[3] / 1e6);
+  for (int t = 0; t < nt; ++t) printf(" %11.1f", sum_t[t][3] * 1e6);
   printf("\n");
   return 0;
 }

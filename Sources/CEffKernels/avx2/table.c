@@ -18,5 +18,8 @@ const effk_isa_kernels effk_kernels__avx2 = {
     .mul_channel = effk_qs8_mul_channel__avx2,
     .lookup = effk_qs8_lookup__avx2,
     .mean_hw = effk_qs8_mean_hw__avx2,
+    .fc_packed_size = effk_qs8_fc_packed_size__avx2,
+    .fc_pack = effk_qs8_fc_pack__avx2,
+    .fc = effk_qs8_fc__avx2,
 };
 #endif

@@ -136,5 +136,13 @@ void effk_qs8_lookup__avx512vnni(const int8_t table[256], const int8_t *in, int8
 void effk_qs8_mean_hw__avx512vnni(const effk_mean_params *p, const int8_t *input,
                                   int8_t *output);
 
+// FULLY_CONNECTED (fc.c).
+size_t effk_qs8_fc_packed_size__avx512vnni(int32_t in_c, int32_t out_c);
+void effk_qs8_fc_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t in_c,
+                                  int32_t out_c, int32_t input_zero_point, int32_t filter_zero_point,
+                                  void *packed);
+void effk_qs8_fc__avx512vnni(const effk_fc_params *p, const int8_t *input, const void *packed,
+                             const double *scale, int8_t *output, int32_t oc_begin, int32_t oc_end);
+
 #endif  // __x86_64__
 #endif

@@ -18,5 +18,8 @@ const effk_isa_kernels effk_kernels__avx512vnni = {
     .mul_channel = effk_qs8_mul_channel__avx512vnni,
     .lookup = effk_qs8_lookup__avx512vnni,
     .mean_hw = effk_qs8_mean_hw__avx512vnni,
+    .fc_packed_size = effk_qs8_fc_packed_size__avx512vnni,
+    .fc_pack = effk_qs8_fc_pack__avx512vnni,
+    .fc = effk_qs8_fc__avx512vnni,
 };
 #endif

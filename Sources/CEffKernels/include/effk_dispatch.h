@@ -53,6 +53,19 @@ typedef struct effk_isa_kernels {
                       int32_t c, int32_t pixel_begin, int32_t pixel_end);
   void (*lookup)(const int8_t table[256], const int8_t *in, int8_t *out, size_t n);
   void (*mean_hw)(const effk_mean_params *p, const int8_t *input, int8_t *output);
+
+  // FULLY_CONNECTED, filter [out_c][in_c] int8, per-output-channel double scale (see
+  // effk_qs8_fc__scalar). Packing may fold bias and input zero point. Output channels
+  // [oc_begin, oc_end) of every batch row (p->batches). bias may be NULL; scale has out_c
+  // entries. p->input_zero_point and p->filter_zero_point must be the values given to fc_pack
+  // (tables fold them); filter_zero_point != 0 is supported everywhere (folded, plus a per-row
+  // input sum in the kernel). Byte-exact with effk_qs8_fc__scalar wherever round(acc * scale)
+  // fits int32 (beyond that TFLite's cast is undefined; tables follow the CPU's conversion).
+  size_t (*fc_packed_size)(int32_t in_c, int32_t out_c);
+  void (*fc_pack)(const int8_t *filter, const int32_t *bias, int32_t in_c, int32_t out_c,
+                  int32_t input_zero_point, int32_t filter_zero_point, void *packed);
+  void (*fc)(const effk_fc_params *p, const int8_t *input, const void *packed, const double *scale,
+             int8_t *output, int32_t oc_begin, int32_t oc_end);
 } effk_isa_kernels;
 
 // The table for a named ISA, or NULL when this build or this CPU lacks it.

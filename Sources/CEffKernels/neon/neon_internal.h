@@ -8,6 +8,7 @@
 
 #include "effk.h"
 #include "effk_dispatch.h"
+#include "../tables.h"
 
 // Marks the functions that use SDOT: only they are compiled for ARMv8.2-A+dotprod, so the
 // rest of the binary stays plain ARMv8-A and runs on any AArch64 board, and dispatch.c
@@ -182,5 +183,54 @@ void effk_qs8_mul_channel__neon(const effk_mul_params *p, const int8_t *a, const
                                 int8_t *out, int32_t c, int32_t pixel_begin, int32_t pixel_end);
 void effk_qs8_lookup__neon(const int8_t table[256], const int8_t *in, int8_t *out, size_t n);
 void effk_qs8_mean_hw__neon(const effk_mean_params *p, const int8_t *input, int8_t *output);
+
+
+// ---- FULLY_CONNECTED (neon/fc.c, neondot/fc.c) ---------------------------------------------
+// Both tables pack alike (tables.h's blocked layout, nr = 4, kr = 16, x_offset 0): per block of 4
+// output channels, 16 input channels of each of the 4 rows in turn. Each row accumulates in an
+// int32x4 (neon: SMULL + SADALP; neondot: SDOT), reduced across lanes at the end.
+enum { EFFK_NEON_FC_NR = 4, EFFK_NEON_FC_KR = 16 };
+size_t effk_qs8_fc_packed_size__neon(int32_t in_c, int32_t out_c);
+void effk_qs8_fc_pack__neon(const int8_t *filter, const int32_t *bias, int32_t in_c, int32_t out_c,
+                            int32_t input_zero_point, int32_t filter_zero_point, void *packed);
+void effk_qs8_fc__neon(const effk_fc_params *p, const int8_t *input, const void *packed,
+                       const double *scale, int8_t *output, int32_t oc_begin, int32_t oc_end);
+void effk_qs8_fc__neondot(const effk_fc_params *p, const int8_t *input, const void *packed,
+                          const double *scale, int8_t *output, int32_t oc_begin, int32_t oc_end);
+
+// Sums the lanes of 4 row accumulators: {sum a0, sum a1, sum a2, sum a3}.
+static inline int32x4_t effk_neon_fc_reduce4(int32x4_t a0, int32x4_t a1, int32x4_t a2,
+                                             int32x4_t a3) {
+  return vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3));
+}
+
+// The reference's round(acc * scale) on 2 lanes: exact int32 -> double, one IEEE multiply,
+// FRINTA (round half away from zero, as C's round), FCVTZS to int64 and a saturating narrow:
+// the same int32 as the scalar FCVTZS (which saturates) for every double.
+static inline int32x2_t effk_neon_fc_round2(int32x2_t acc, const double *scale) {
+  const float64x2_t v = vmulq_f64(vcvtq_f64_s64(vmovl_s32(acc)), vld1q_f64(scale));
+  return vqmovn_s64(vcvtq_s64_f64(vrndaq_f64(v)));
+}
+
+// Requantizes the 4 channels [oc0, oc0 + 4) of one block and stores lanes [lo, hi) of them
+// (scale and out point at channel oc0). Partial blocks go lane by lane (scale may have no
+// entries past the range's end).
+static inline void effk_neon_fc_store4(int32x4_t acc, const double *scale, const effk_fc_params *p,
+                                       int8_t *out, int32_t lo, int32_t hi) {
+  if (lo == 0 && hi == 4) {
+    int32x4_t v = vcombine_s32(effk_neon_fc_round2(vget_low_s32(acc), scale),
+                               effk_neon_fc_round2(vget_high_s32(acc), scale + 2));
+    v = vaddq_s32(v, vdupq_n_s32(p->output_zero_point));
+    v = vmaxq_s32(v, vdupq_n_s32(p->act_min));
+    v = vminq_s32(v, vdupq_n_s32(p->act_max));
+    const int8x8_t b = vmovn_s16(vcombine_s16(vmovn_s32(v), vmovn_s32(v)));
+    vst1_lane_s32((int32_t *)(void *)out, vreinterpret_s32_s8(b), 0);
+  } else {
+    int32_t a[4];
+    vst1q_s32(a, acc);
+    for (int32_t i = lo; i < hi; ++i)
+      out[i] = effk__fc_requantize(a[i], scale[i], p->output_zero_point, p->act_min, p->act_max);
+  }
+}
 
 #endif

@@ -20,6 +20,9 @@ const effk_isa_kernels effk_kernels__neon = {
     .mul_channel = effk_qs8_mul_channel__neon,
     .lookup = effk_qs8_lookup__neon,
     .mean_hw = effk_qs8_mean_hw__neon,
+    .fc_packed_size = effk_qs8_fc_packed_size__neon,
+    .fc_pack = effk_qs8_fc_pack__neon,
+    .fc = effk_qs8_fc__neon,
 };
 
 #endif

@@ -5,6 +5,8 @@
 //   conv1x1 / conv: int32 bias[out_c] (zeros when bias is NULL), then the filter as given
 //                   (OHWI, out_c * kh * kw * in_c bytes).
 //   dwconv:         int32 bias[c], then the filter as given (1 x KH x KW x C bytes).
+//   fc:             int32 bias[out_c] (zeros when bias is NULL), then the filter as given
+//                   ([out_c][in_c] bytes); neither zero point is folded.
 // The input zero point is not folded: the kernels read p->input_zero_point, which must be
 // the value given to the pack function (true for every table).
 #include <string.h>
@@ -90,6 +92,29 @@ static void mul_channel(const effk_mul_params *p, const int8_t *a, const int8_t 
     effk_qs8_mul__scalar(p, a + (size_t)px * c, channel, out + (size_t)px * c, (size_t)c);
 }
 
+static size_t fc_packed_size(int32_t in_c, int32_t out_c) {
+  return (size_t)out_c * sizeof(int32_t) + (size_t)out_c * in_c;
+}
+
+static void fc_pack(const int8_t *filter, const int32_t *bias, int32_t in_c, int32_t out_c,
+                    int32_t input_zero_point, int32_t filter_zero_point, void *packed) {
+  (void)input_zero_point;
+  (void)filter_zero_point;
+  uint8_t *dst = (uint8_t *)packed;
+  if (bias)
+    memcpy(dst, bias, (size_t)out_c * sizeof(int32_t));
+  else
+    memset(dst, 0, (size_t)out_c * sizeof(int32_t));
+  memcpy(dst + (size_t)out_c * sizeof(int32_t), filter, (size_t)out_c * in_c);
+}
+
+static void fc(const effk_fc_params *p, const int8_t *input, const void *packed,
+               const double *scale, int8_t *output, int32_t oc_begin, int32_t oc_end) {
+  const int32_t *bias = (const int32_t *)packed;
+  const int8_t *filter = (const int8_t *)packed + (size_t)p->out_c * sizeof(int32_t);
+  effk_qs8_fc__scalar(p, input, filter, bias, scale, output, oc_begin, oc_end);
+}
+
 const effk_isa_kernels effk_kernels__scalar = {
     .name = "scalar",
     .conv1x1_packed_size = conv1x1_packed_size,
@@ -106,4 +131,7 @@ const effk_isa_kernels effk_kernels__scalar = {
     .mul_channel = mul_channel,
     .lookup = effk_qs8_lookup__scalar,
     .mean_hw = effk_qs8_mean_hw__scalar,
+    .fc_packed_size = fc_packed_size,
+    .fc_pack = fc_pack,
+    .fc = fc,
 };
