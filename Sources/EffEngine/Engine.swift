@@ -114,17 +114,17 @@ public final class Engine: @unchecked Sendable {
                     effk_qs8_dwconv2d__scalar(pp, i8(x), f.typed(Int8.self), b?.typed(Int32.self), m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(lo), Int32(hi))
                 }
             }
-        case let .fullyConnected(p, x, f, b, scale, y):
+        case let .fullyConnected(p, x, w, scale, y):
             withUnsafePointer(to: p) { pp in
-                tiled(Int(p.out_c), minTile: 64) { lo, hi in
-                    effk_qs8_fc__scalar(pp, i8(x), f.typed(Int8.self), b?.typed(Int32.self), scale.typed(Double.self), i8(y), Int32(lo), Int32(hi))
+                tiled(Int(p.out_c), minTile: 128, align: 64) { lo, hi in
+                    k.fc(pp, i8(x), w.pointer, scale.typed(Double.self), i8(y), Int32(lo), Int32(hi))
                 }
             }
         case let .add(p, a, b, y, n):
             withUnsafePointer(to: p) { pp in
                 tiled(n, minTile: 16384, align: 64) { lo, hi in k.add(pp, i8(a) + lo, i8(b) + lo, i8(y) + lo, hi - lo) }
             }
-        case var .addBroadcast(p, bc, a, b, y):
+        case .addBroadcast(var p, var bc, let a, let b, let y):
             effk_qs8_add_broadcast__scalar(&p, &bc, i8(a), i8(b), i8(y))
         case let .mul(p, a, b, y, n):
             withUnsafePointer(to: p) { pp in
@@ -136,15 +136,15 @@ public final class Engine: @unchecked Sendable {
                     k.mul_channel(pp, i8(a), i8(ch), i8(y), Int32(c), Int32(lo), Int32(hi))
                 }
             }
-        case var .mulBroadcast(p, bc, a, b, y):
+        case .mulBroadcast(var p, var bc, let a, let b, let y):
             effk_qs8_mul_broadcast__scalar(&p, &bc, i8(a), i8(b), i8(y))
         case let .lookup(table, x, y, n):
             tiled(n, minTile: 16384, align: 64) { lo, hi in k.lookup(table.typed(Int8.self), i8(x) + lo, i8(y) + lo, hi - lo) }
         case let .meanHW(p, x, y):
             withUnsafePointer(to: p) { k.mean_hw($0, i8(x), i8(y)) }
-        case var .averagePool(p, x, y):
+        case .averagePool(var p, let x, let y):
             effk_qs8_avgpool2d__scalar(&p, i8(x), i8(y), 0, p.out_h)
-        case var .softmax(p, x, y, rows, depth):
+        case .softmax(var p, let x, let y, let rows, let depth):
             effk_qs8_softmax__scalar(&p, i8(x), i8(y), Int32(rows), Int32(depth))
         case let .quantizeF32(x, y, n, scale, zp):
             effk_quantize_f32_qs8__scalar((arena + x).assumingMemoryBound(to: Float.self), i8(y), n, scale, zp)

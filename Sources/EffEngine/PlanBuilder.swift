@@ -284,9 +284,17 @@ struct PlanBuilder {
         let p = effk_fc_params(batches: Int32(batches), in_c: Int32(inC), out_c: Int32(outC),
                                input_zero_point: xq.zp, filter_zero_point: wq.isPerChannel ? 0 : wq.zeroPoint,
                                output_zero_point: yq.zp, act_min: lo, act_max: hi)
-        let filter = stageBytes(of: w)
-        let biasC = bias.map { stage(int32Values(of: $0)) }
-        steps.append(Step(op: index, output: y, kind: .fullyConnected(p, input: x, filter: filter, bias: biasC, scale: stage(scales), output: y)))
+        let biasValues = bias.map { int32Values(of: $0) } ?? []
+        let table = kernels.pointee
+        let packed = graph.constantBytes(of: w).withUnsafeBytes { f in
+            biasValues.withUnsafeBufferPointer { b in
+                stagePacked(size: table.fc_packed_size(p.in_c, p.out_c)) {
+                    table.fc_pack(f.bindMemory(to: Int8.self).baseAddress, bias == nil ? nil : b.baseAddress,
+                                  p.in_c, p.out_c, p.input_zero_point, p.filter_zero_point, $0)
+                }
+            }
+        }
+        steps.append(Step(op: index, output: y, kind: .fullyConnected(p, input: x, packed: packed, scale: stage(scales), output: y)))
         macs += batches * inC * outC
     }
 

@@ -24,7 +24,7 @@ struct Step {
         case depthwisePacked(effk_conv2d_params, input: Int, packed: Const, multiplier: Const, shift: Const, output: Int)
         /// Other depth multipliers: the scalar reference kernel.
         case depthwise(effk_conv2d_params, input: Int, filter: Const, bias: Const?, multiplier: Const, shift: Const, output: Int)
-        case fullyConnected(effk_fc_params, input: Int, filter: Const, bias: Const?, scale: Const, output: Int)
+        case fullyConnected(effk_fc_params, input: Int, packed: Const, scale: Const, output: Int)
         case add(effk_add_params, a: Int, b: Int, output: Int, count: Int)
         case addBroadcast(effk_add_params, effk_broadcast4d, a: Int, b: Int, output: Int)
         case mul(effk_mul_params, a: Int, b: Int, output: Int, count: Int)
@@ -55,8 +55,8 @@ struct Step {
             s.kind = .depthwisePacked(p, input: t(i), packed: c(w), multiplier: c(m), shift: c(sh), output: t(o))
         case let .depthwise(p, i, f, b, m, sh, o):
             s.kind = .depthwise(p, input: t(i), filter: c(f), bias: c(b), multiplier: c(m), shift: c(sh), output: t(o))
-        case let .fullyConnected(p, i, f, b, sc, o):
-            s.kind = .fullyConnected(p, input: t(i), filter: c(f), bias: c(b), scale: c(sc), output: t(o))
+        case let .fullyConnected(p, i, w, sc, o):
+            s.kind = .fullyConnected(p, input: t(i), packed: c(w), scale: c(sc), output: t(o))
         case let .add(p, a, b, o, n): s.kind = .add(p, a: t(a), b: t(b), output: t(o), count: n)
         case let .addBroadcast(p, bc, a, b, o): s.kind = .addBroadcast(p, bc, a: t(a), b: t(b), output: t(o))
         case let .mul(p, a, b, o, n): s.kind = .mul(p, a: t(a), b: t(b), output: t(o), count: n)
@@ -78,7 +78,7 @@ struct Step {
     var reads: [Int] {
         switch kind {
         case let .conv1x1(_, i, _, _, _, _), let .conv(_, i, _, _, _, _), let .depthwisePacked(_, i, _, _, _, _),
-             let .depthwise(_, i, _, _, _, _, _), let .fullyConnected(_, i, _, _, _, _),
+             let .depthwise(_, i, _, _, _, _, _), let .fullyConnected(_, i, _, _, _),
              let .lookup(_, i, _, _), let .meanHW(_, i, _), let .averagePool(_, i, _), let .softmax(_, i, _, _, _),
              let .quantizeF32(i, _, _, _, _), let .dequantize(i, _, _, _, _), let .pad(_, _, _, _, i, _), let .copy(i, _, _):
             return [i]
