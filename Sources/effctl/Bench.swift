@@ -14,15 +14,15 @@ struct Bench: ParsableCommand {
             """)
 
     @OptionGroup var options: EngineOptions
-    @Option(help: "Timed runs (per stream).") var runs: Int = 50
-    @Option(help: "Untimed warm-up runs (per stream).") var warmup: Int = 5
+    @Option(help: "Timed inferences (per stream).") var iterations: Int = 50
+    @Option(help: "Untimed warm-up inferences (per stream).") var warmup: Int = 5
     @Option(help: "Independent frames in flight at once, sharing the pool.") var streams: Int = 1
     @Flag(help: "One JSON object.") var json = false
-    @Flag(help: "Also print the time spent per operator kind (from a separate set of runs).") var profile = false
+    @Flag(help: "Also print the time per operator kind and per layer (from a separate set of runs).") var profile = false
 
     func validate() throws {
-        guard runs >= 1, warmup >= 0, streams >= 1, streams <= 64 else {
-            throw ValidationError("--runs ≥ 1, --warmup ≥ 0 and --streams between 1 and 64")
+        guard iterations >= 1, warmup >= 0, streams >= 1, streams <= 64 else {
+            throw ValidationError("--iterations ≥ 1, --warmup ≥ 0 and --streams between 1 and 64")
         }
     }
 
@@ -40,7 +40,7 @@ struct Bench: ParsableCommand {
         var times: [Double] = []
         try input.withUnsafeBytes { i in
             try output.withUnsafeMutableBytes { o in
-                for r in 0..<(warmup + runs) {
+                for r in 0..<(warmup + iterations) {
                     let start = DispatchTime.now().uptimeNanoseconds
                     try engine.run(input: i, output: o)
                     if r >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6) }
@@ -76,16 +76,17 @@ struct Bench: ParsableCommand {
             let median = times[times.count / 2], p90 = times[min(times.count - 1, times.count * 9 / 10)]
             // One stream: 1 / median latency. Several: all timed frames over the wall time
             // (warm-up included in the wall time, so slightly pessimistic).
-            let perSecond = streams == 1 ? 1000 / median : Double(streams * (runs + warmup)) / wallMs * 1000
+            let perSecond = streams == 1 ? 1000 / median : Double(streams * (iterations + warmup)) / wallMs * 1000
             if profile { try printProfile(first, input) }
             if json {
                 let obj: [String: Any] = ["model": modelPath, "isa": plan.isa, "threads": threads, "streams": streams,
-                                          "runs": times.count, "median_ms": median, "p90_ms": p90, "min_ms": times[0],
-                                          "inferences_per_s": perSecond, "macs": plan.macs, "arena_bytes": plan.arenaSize]
+                                          "iterations": times.count, "p50_ms": median, "p90_ms": p90, "min_ms": times[0],
+                                          "inferences_per_s": perSecond, "gmacs": Double(plan.macs) * perSecond / 1e9,
+                                          "macs": plan.macs, "arena_bytes": plan.arenaSize]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
             } else {
                 print("model \(modelPath)\nisa \(plan.isa), threads \(threads), streams \(streams), \(plan.summary)")
-                print(String(format: "runs %d  median %.2f ms  p90 %.2f ms  min %.2f ms  %.1f inferences/s  %.1f GMAC/s",
+                print(String(format: "iterations %d  p50 %.2f ms  p90 %.2f ms  min %.2f ms  %.1f inferences/s  %.1f GMAC/s",
                              times.count, median, p90, times[0], perSecond, Double(plan.macs) * perSecond / 1e9))
             }
         }
@@ -98,7 +99,7 @@ struct Bench: ParsableCommand {
         var output = [UInt8](repeating: 0, count: engine.plan.output.byteCount)
         try input.withUnsafeBytes { i in
             try output.withUnsafeMutableBytes { o in
-                for _ in 0..<runs {
+                for _ in 0..<iterations {
                     var last = DispatchTime.now().uptimeNanoseconds
                     try engine.run(input: i, output: o) { op, _, _ in
                         let now = DispatchTime.now().uptimeNanoseconds
@@ -108,21 +109,40 @@ struct Bench: ParsableCommand {
                 }
             }
         }
-        var byKind: [String: (ms: Double, count: Int)] = [:]
+        var byKind: [String: (ms: Double, count: Int, macs: Int)] = [:]
+        var layers: [String] = []
         for (i, samples) in perOp.enumerated() where !samples.isEmpty {
             let median = samples.sorted()[samples.count / 2]
-            var name = ops[i].kind.name
-            if case let .conv2D(o) = ops[i].kind {
-                let w = engine.plan.graph.tensors[ops[i].inputs[1]].shape
+            let op = ops[i]
+            var name = op.kind.name
+            let out = engine.plan.graph.tensors[op.outputs[0]].shape
+            var macs = 0
+            if case let .conv2D(o) = op.kind {
+                let w = engine.plan.graph.tensors[op.inputs[1]].shape
                 name += w[1] == 1 && w[2] == 1 ? " 1x1" : " \(w[1])x\(w[2]) s\(o.strideH)"
+                macs = out.reduce(1, *) * w[1] * w[2] * w[3]
             }
-            if case let .depthwiseConv2D(o) = ops[i].kind { name += " s\(o.strideH)" }
-            byKind[name, default: (0, 0)].ms += median
-            byKind[name, default: (0, 0)].count += 1
+            if case let .depthwiseConv2D(o) = op.kind {
+                let w = engine.plan.graph.tensors[op.inputs[1]].shape
+                name += " \(w[1])x\(w[2]) s\(o.strideH)"
+                macs = out.reduce(1, *) * w[1] * w[2]
+            }
+            if case .fullyConnected = op.kind {
+                macs = engine.plan.graph.tensors[op.inputs[1]].elementCount * (out.reduce(1, *) / (engine.plan.graph.tensors[op.inputs[1]].shape.first ?? 1))
+            }
+            byKind[name, default: (0, 0, 0)].ms += median
+            byKind[name, default: (0, 0, 0)].count += 1
+            byKind[name, default: (0, 0, 0)].macs += macs
+            let gmacs = macs > 0 ? String(format: "%7.1f GMAC/s", Double(macs) / median / 1e6) : ""
+            layers.append(String(format: "  %3d  ", i) + name.padding(toLength: 24, withPad: " ", startingAt: 0)
+                          + "\(out)".padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "%7.3f ms ", median) + gmacs)
         }
-        print("per operator kind (median of \(runs) runs):")
+        print("per operator kind (median of \(iterations) runs):")
         for (name, v) in byKind.sorted(by: { $0.value.ms > $1.value.ms }) {
-            print("  " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%3d ops  %7.3f ms", v.count, v.ms))
+            let gmacs = v.macs > 0 ? String(format: "  %6.1f GMAC/s", Double(v.macs) / v.ms / 1e6) : ""
+            print("  " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%3d ops  %7.3f ms", v.count, v.ms) + gmacs)
         }
+        print("per layer:")
+        layers.forEach { print($0) }
     }
 }
