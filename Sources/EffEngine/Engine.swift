@@ -92,7 +92,8 @@ public final class Engine: @unchecked Sendable {
         switch step.kind {
         case let .conv1x1(p, x, w, m, s, y):
             withUnsafePointer(to: p) { pp in
-                tiled(Int(p.out_h * p.out_w), minTile: max(16, 16384 / max(Int(p.out_c), 1)), align: 8) { a, b in
+                // At least ~64 K MACs a tile (a microsecond or so), in whole micro-kernel rows.
+                tiled(Int(p.out_h * p.out_w), minTile: max(1, 65536 / max(Int(p.in_c * p.out_c), 1)), align: Int(k.conv1x1_mr)) { a, b in
                     k.conv1x1(pp, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
                 }
             }
@@ -104,7 +105,8 @@ public final class Engine: @unchecked Sendable {
             }
         case let .depthwisePacked(p, x, w, m, s, y):
             withUnsafePointer(to: p) { pp in
-                tiled(Int(p.out_h), minTile: 1) { a, b in
+                // A row tile re-reads the kernel's input halo: keep tiles at least that tall.
+                tiled(Int(p.out_h), minTile: max(2, Int(p.kernel_h / p.stride_h))) { a, b in
                     k.dwconv(pp, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
                 }
             }

@@ -1141,7 +1141,7 @@ static void test_dispatch(const char *only) {
     if (!k->conv1x1_packed_size || !k->conv1x1_pack || !k->conv1x1 || !k->conv_packed_size ||
         !k->conv_pack || !k->conv || !k->dwconv_packed_size || !k->dwconv_pack || !k->dwconv ||
         !k->add || !k->mul || !k->mul_channel || !k->lookup || !k->mean_hw ||
-        !k->fc_packed_size || !k->fc_pack || !k->fc)
+        !k->fc_packed_size || !k->fc_pack || !k->fc || k->conv1x1_mr < 1)
       tr_fail(&r, "table %s has an empty entry", name);
   }
   tr_end(&r);

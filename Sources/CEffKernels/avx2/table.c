@@ -7,6 +7,7 @@ const effk_isa_kernels effk_kernels__avx2 = {
     .conv1x1_packed_size = effk_qs8_conv1x1_packed_size__avx2,
     .conv1x1_pack = effk_qs8_conv1x1_pack__avx2,
     .conv1x1 = effk_qs8_conv1x1_6x16c2__avx2,
+    .conv1x1_mr = 6,
     .conv_packed_size = effk_qs8_conv_packed_size__avx2,
     .conv_pack = effk_qs8_conv_pack__avx2,
     .conv = effk_qs8_conv_im2col_6x16c2__avx2,

@@ -7,6 +7,7 @@ const effk_isa_kernels effk_kernels__avx512vnni = {
     .conv1x1_packed_size = effk_qs8_conv1x1_packed_size__avx512vnni,
     .conv1x1_pack = effk_qs8_conv1x1_pack__avx512vnni,
     .conv1x1 = effk_qs8_conv1x1_7x64c4__avx512vnni,
+    .conv1x1_mr = 7,
     .conv_packed_size = effk_qs8_conv_packed_size__avx512vnni,
     .conv_pack = effk_qs8_conv_pack__avx512vnni,
     .conv = effk_qs8_conv_im2col_7x64c4__avx512vnni,

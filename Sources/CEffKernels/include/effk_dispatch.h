@@ -66,6 +66,10 @@ typedef struct effk_isa_kernels {
                   int32_t input_zero_point, int32_t filter_zero_point, void *packed);
   void (*fc)(const effk_fc_params *p, const int8_t *input, const void *packed, const double *scale,
              int8_t *output, int32_t oc_begin, int32_t oc_end);
+
+  // Output pixels the conv1x1 micro-kernel computes at once: tiles that are a multiple
+  // of it waste no micro-kernel rows when the engine splits a layer over threads.
+  int32_t conv1x1_mr;
 } effk_isa_kernels;
 
 // The table for a named ISA, or NULL when this build or this CPU lacks it.

@@ -9,6 +9,7 @@ const effk_isa_kernels effk_kernels__neon = {
     .conv1x1_packed_size = effk_qs8_gemm_4x4c16_packed_size__neon,
     .conv1x1_pack = effk_qs8_gemm_4x4c16_pack__neon,
     .conv1x1 = effk_qs8_conv1x1_4x4c16__neon,
+    .conv1x1_mr = 4,
     .conv_packed_size = effk_qs8_conv_packed_size__neon,
     .conv_pack = effk_qs8_conv_pack__neon,
     .conv = effk_qs8_conv_im2col_4x4c16__neon,

@@ -34,6 +34,7 @@ const effk_isa_kernels effk_kernels__neondot = {
     .conv1x1_packed_size = effk_qs8_gemm_4x16c4_packed_size__neondot,
     .conv1x1_pack = effk_qs8_gemm_4x16c4_pack__neondot,
     .conv1x1 = effk_qs8_conv1x1_4x16c4__neondot,
+    .conv1x1_mr = 4,
     .conv_packed_size = effk_qs8_conv_packed_size__neondot,
     .conv_pack = effk_qs8_conv_pack__neondot,
     .conv = effk_qs8_conv_im2col_4x16c4__neondot,

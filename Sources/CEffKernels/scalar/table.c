@@ -120,6 +120,7 @@ const effk_isa_kernels effk_kernels__scalar = {
     .conv1x1_packed_size = conv1x1_packed_size,
     .conv1x1_pack = conv1x1_pack,
     .conv1x1 = conv1x1,
+    .conv1x1_mr = 1,
     .conv_packed_size = conv_packed_size,
     .conv_pack = conv_pack,
     .conv = conv,
