@@ -5,7 +5,9 @@ import Atomics
 ///
 /// `wait()` never blocks on a job that has not started: it claims it and runs
 /// it on the waiting thread instead. So waiting from inside the pool, or on a
-/// pool whose workers are all busy, cannot deadlock.
+/// pool whose workers are all busy, cannot deadlock. While its job runs
+/// elsewhere, the waiter runs other queued jobs rather than idling, so a
+/// thread that submits several frames and waits is a full lane.
 public final class JobHandle: @unchecked Sendable {
     private static let claimed = 1, done = 2, waiting = 4
 
@@ -13,10 +15,12 @@ public final class JobHandle: @unchecked Sendable {
     private var work: (@Sendable () -> Void)?
     private let state = ManagedAtomic<Int>(0)
     private let monitor: Monitor
+    private unowned let queue: Injector
 
-    init(_ work: @escaping @Sendable () -> Void, monitor: Monitor) {
+    init(_ work: @escaping @Sendable () -> Void, monitor: Monitor, queue: Injector) {
         self.work = work
         self.monitor = monitor
+        self.queue = queue
     }
 
     /// Whether the job has finished (acquire: its effects are then visible).
@@ -26,6 +30,8 @@ public final class JobHandle: @unchecked Sendable {
     /// on the calling thread.
     public func wait() {
         if isDone || tryRun() { return }
+        // Our job runs elsewhere: help with the queue meanwhile.
+        while !isDone, let other = queue.pop() { other.tryRun() }
         let old = state.loadThenBitwiseOr(with: Self.waiting, ordering: .acquiringAndReleasing)
         if old & Self.done != 0 { return }
         // The finisher sets `done` before it takes the monitor's lock to

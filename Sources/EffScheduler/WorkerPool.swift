@@ -65,7 +65,7 @@ public final class WorkerPool: @unchecked Sendable {
     /// `submit` returns.
     @discardableResult
     public func submit(_ job: @escaping @Sendable () -> Void) -> JobHandle {
-        let handle = JobHandle(job, monitor: core.completion)
+        let handle = JobHandle(job, monitor: core.completion, queue: core.injector)
         if core.workerCount == 0 || !core.injector.push(handle) {
             handle.tryRun()
         } else {

@@ -4,6 +4,25 @@ import Foundation
 import XCTest
 
 final class SubmitTests: XCTestCase {
+    /// A waiter whose job runs on a worker runs the queued jobs itself: here job A cannot
+    /// finish until job B has run, and the only worker is inside A.
+    func testWaiterRunsOtherQueuedJobs() {
+        let pool = WorkerPool(threads: 2)
+        let aStarted = ManagedAtomic<Bool>(false), bRan = ManagedAtomic<Bool>(false)
+        let a = pool.submit {
+            aStarted.store(true, ordering: .releasing)
+            let deadline = Date().addingTimeInterval(10)
+            while !bRan.load(ordering: .acquiring), Date() < deadline { sched_yield() }
+        }
+        // Let the worker claim A before B is queued.
+        let deadline = Date().addingTimeInterval(10)
+        while !aStarted.load(ordering: .acquiring), Date() < deadline { sched_yield() }
+        let b = pool.submit { bRan.store(true, ordering: .releasing) }
+        a.wait()
+        XCTAssertTrue(b.isDone, "the waiter should have run B while A was running on the worker")
+        XCTAssertTrue(bRan.load(ordering: .acquiring))
+    }
+
     func testSubmitAndWaitMany() {
         let pool = WorkerPool(threads: 3)
         let n = 2_000
