@@ -9,8 +9,8 @@ struct Bench: ParsableCommand {
         discussion: """
             Runs the model on a fixed pseudo-random input after warm-up runs and prints the ISA, \
             threads, median and 90th-percentile latency and inferences per second. With --streams S, \
-            S independent frames are in flight at once (one engine each, one shared pool) and the \
-            figure is the total throughput.
+            S independent frames are in flight at once (one engine each, run as jobs on the one \
+            pool of --threads lanes) and the figure is the total throughput.
             """)
 
     @OptionGroup var options: EngineOptions
@@ -59,16 +59,23 @@ struct Bench: ParsableCommand {
             let engines = [first] + (1..<streams).map { _ in Engine(plan: plan, pool: first.pool) }
             let input = Self.input(bytes: plan.input.byteCount)
 
-            // Each stream on its own thread; all start together, throughput over the slowest.
+            // Streams are whole-frame jobs on the same pool (its lanes run frames and steal
+            // each other's tiles when idle), so --threads bounds the threads used in all.
             var perStream = [[Double]](repeating: [], count: streams)
             var failure: Error?
             let lock = NSLock()
             let wall = DispatchTime.now().uptimeNanoseconds
-            DispatchQueue.concurrentPerform(iterations: streams) { s in
+            let stream = { (s: Int) in
                 do {
                     let t = try timeRuns(engines[s], input)
                     lock.withLock { perStream[s] = t }
                 } catch { lock.withLock { failure = error } }
+            }
+            if let pool = first.pool, streams > 1 {
+                let jobs = (0..<streams).map { s in pool.submit { stream(s) } }
+                jobs.forEach { $0.wait() }
+            } else {
+                (0..<streams).forEach(stream)
             }
             if let failure { throw failure }
             let wallMs = Double(DispatchTime.now().uptimeNanoseconds - wall) / 1e6
