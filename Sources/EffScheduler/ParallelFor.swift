@@ -74,6 +74,15 @@ struct ForJob {
 
 extension PoolCore {
     func parallelFor(_ range: Range<Int>, grain: Int, _ body: (Range<Int>) -> Void) {
+        // Inline cases first, so they do not pay for withoutActuallyEscaping's box.
+        if range.count / Swift.max(1, grain) <= 1 || workerCount == 0 || isStopped {
+            if !range.isEmpty { body(range) }
+            return
+        }
+        withoutActuallyEscaping(body) { parallelFor(range, grain: grain, escaping: $0) }
+    }
+
+    func parallelFor(_ range: Range<Int>, grain: Int, escaping body: @escaping (Range<Int>) -> Void) {
         let n = range.count
         if n == 0 { return }
         let maxChunks = n / Swift.max(1, grain)
@@ -107,16 +116,14 @@ extension PoolCore {
             }
         }
 
-        withoutActuallyEscaping(body) { body in
-            withUnsafeTemporaryAllocation(of: ForJob.self, capacity: 1) { buffer in
-                let job = buffer.baseAddress!
-                job.initialize(to: ForJob(
-                    next: .init(0), refs: .init(0),
-                    lower: range.lowerBound, quotient: n / chunks, remainder: n % chunks,
-                    chunks: chunks, body: body))
-                runAsOwner(job, lane: lane)
-                job.deinitialize(count: 1)
-            }
+        withUnsafeTemporaryAllocation(of: ForJob.self, capacity: 1) { buffer in
+            let job = buffer.baseAddress!
+            job.initialize(to: ForJob(
+                next: .init(0), refs: .init(0),
+                lower: range.lowerBound, quotient: n / chunks, remainder: n % chunks,
+                chunks: chunks, body: body))
+            runAsOwner(job, lane: lane)
+            job.deinitialize(count: 1)
         }
     }
 

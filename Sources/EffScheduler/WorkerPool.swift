@@ -60,6 +60,13 @@ public final class WorkerPool: @unchecked Sendable {
         core.parallelFor(range, grain: grain, body)
     }
 
+    /// `parallelFor` for a body made once and reused (e.g. one per operator of a model):
+    /// an escaping closure needs no `withoutActuallyEscaping` box, so a call allocates
+    /// nothing.
+    public func parallelFor(_ range: Range<Int>, grain: Int = 1, reusing body: @escaping (Range<Int>) -> Void) {
+        core.parallelFor(range, grain: grain, escaping: body)
+    }
+
     /// Queues a whole job (e.g. a frame). Allocates one handle per job.
     /// With `threads: 1`, or after `shutdown()`, the job runs inline before
     /// `submit` returns.

@@ -48,6 +48,19 @@ final class ParallelForTests: XCTestCase {
         }
     }
 
+    /// A body made once and reused (as the engine does per operator) covers every index
+    /// exactly once on every call, from several threads at once.
+    func testReusedBodyVisitsEveryIndexOnce() {
+        let pool = WorkerPool(threads: 3)
+        let n = 5_000, rounds = 40
+        let hits = Counters(n)
+        let body: (Range<Int>) -> Void = { r in for i in r { hits.add(i) } }
+        onThreads(2) { _ in
+            for _ in 0..<rounds { pool.parallelFor(0..<n, grain: 7, reusing: body) }
+        }
+        if let (i, c) = hits.firstMismatch(expected: 2 * rounds) { XCTFail("index \(i) visited \(c) times") }
+    }
+
     func testHugeRange() {
         let pool = WorkerPool(threads: 4)
         let n = 1_000_000

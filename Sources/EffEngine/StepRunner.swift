@@ -1,0 +1,118 @@
+import CEffKernels
+import Foundation
+
+/// One step of a plan made ready to run on an engine's arena: the kernel call over a
+/// range of work items (output pixels, rows, channels or elements, depending on the op)
+/// and the step's tiling for a given number of lanes. Built once per engine, so running
+/// a step, alone or on the pool, allocates nothing.
+struct StepRunner {
+    /// Work items of the step.
+    private(set) var count = 1
+    /// Items per tile, and tiles; 1 tile means the step runs whole on the calling thread.
+    private(set) var tile = 1
+    private(set) var tiles = 1
+    /// Computes items [a, b).
+    private(set) var run: (Int, Int) -> Void = { _, _ in }
+    /// Computes the given tiles (for `WorkerPool.parallelFor(reusing:)`).
+    private(set) var runTiles: (Range<Int>) -> Void = { _ in }
+
+    /// Tiles per lane and step: enough to even out uneven tiles and stealing.
+    static let tilesPerLane = 4
+
+    init(_ step: Step, arena: UnsafeMutableRawPointer, kernels k: effk_isa_kernels, lanes: Int) {
+        func i8(_ offset: Int) -> UnsafeMutablePointer<Int8> { (arena + offset).assumingMemoryBound(to: Int8.self) }
+        func f32(_ offset: Int) -> UnsafeMutablePointer<Float> { (arena + offset).assumingMemoryBound(to: Float.self) }
+        /// Splits `count` items into about tilesPerLane × lanes tiles of at least `minTile`
+        /// items, in multiples of `align`.
+        func tiled(_ count: Int, minTile: Int, align: Int = 1, _ body: @escaping (Int, Int) -> Void) {
+            self.count = count
+            run = body
+            guard lanes > 1, count >= 2 * minTile else { return }
+            var tile = max(minTile, (count + lanes * Self.tilesPerLane - 1) / (lanes * Self.tilesPerLane))
+            tile = (tile + align - 1) / align * align
+            self.tile = tile
+            tiles = (count + tile - 1) / tile
+            runTiles = { r in for t in r { body(t * tile, min(count, (t + 1) * tile)) } }
+        }
+        /// A step that runs whole.
+        func single(_ body: @escaping () -> Void) { run = { _, _ in body() } }
+
+        switch step.kind {
+        case let .conv1x1(p, x, w, m, s, y):
+            // At least ~64 K MACs a tile (a microsecond or so), in whole micro-kernel rows.
+            tiled(Int(p.out_h * p.out_w), minTile: max(1, 65536 / max(Int(p.in_c * p.out_c), 1)), align: Int(k.conv1x1_mr)) { a, b in
+                withUnsafePointer(to: p) {
+                    k.conv1x1($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                }
+            }
+        case let .conv(p, x, w, m, s, y):
+            tiled(Int(p.out_h), minTile: 1) { a, b in
+                withUnsafePointer(to: p) {
+                    k.conv($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                }
+            }
+        case let .depthwisePacked(p, x, w, m, s, y):
+            // A row tile re-reads the kernel's input halo: keep tiles at least that tall.
+            tiled(Int(p.out_h), minTile: max(2, Int(p.kernel_h / p.stride_h))) { a, b in
+                withUnsafePointer(to: p) {
+                    k.dwconv($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                }
+            }
+        case let .depthwise(p, x, f, bias, m, s, y):
+            tiled(Int(p.out_h), minTile: 1) { a, b in
+                withUnsafePointer(to: p) {
+                    effk_qs8_dwconv2d__scalar($0, i8(x), f.typed(Int8.self), bias?.typed(Int32.self), m.typed(Int32.self),
+                                              s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                }
+            }
+        case let .fullyConnected(p, x, w, scale, y):
+            tiled(Int(p.out_c), minTile: 128, align: 64) { a, b in
+                withUnsafePointer(to: p) { k.fc($0, i8(x), w.pointer, scale.typed(Double.self), i8(y), Int32(a), Int32(b)) }
+            }
+        case let .add(p, x1, x2, y, n):
+            tiled(n, minTile: 16384, align: 64) { a, b in
+                withUnsafePointer(to: p) { k.add($0, i8(x1) + a, i8(x2) + a, i8(y) + a, b - a) }
+            }
+        case let .mul(p, x1, x2, y, n):
+            tiled(n, minTile: 16384, align: 64) { a, b in
+                withUnsafePointer(to: p) { k.mul($0, i8(x1) + a, i8(x2) + a, i8(y) + a, b - a) }
+            }
+        case let .mulChannel(p, x, ch, y, c, pixels):
+            tiled(pixels, minTile: max(1, 16384 / max(c, 1))) { a, b in
+                withUnsafePointer(to: p) { k.mul_channel($0, i8(x), i8(ch), i8(y), Int32(c), Int32(a), Int32(b)) }
+            }
+        case let .lookup(table, x, y, n):
+            tiled(n, minTile: 16384, align: 64) { a, b in k.lookup(table.typed(Int8.self), i8(x) + a, i8(y) + a, b - a) }
+        case let .addBroadcast(p, bc, x1, x2, y):
+            single {
+                withUnsafePointer(to: p) { pp in withUnsafePointer(to: bc) { effk_qs8_add_broadcast__scalar(pp, $0, i8(x1), i8(x2), i8(y)) } }
+            }
+        case let .mulBroadcast(p, bc, x1, x2, y):
+            single {
+                withUnsafePointer(to: p) { pp in withUnsafePointer(to: bc) { effk_qs8_mul_broadcast__scalar(pp, $0, i8(x1), i8(x2), i8(y)) } }
+            }
+        case let .meanHW(p, x, y):
+            single { withUnsafePointer(to: p) { k.mean_hw($0, i8(x), i8(y)) } }
+        case let .averagePool(p, x, y):
+            single { withUnsafePointer(to: p) { effk_qs8_avgpool2d__scalar($0, i8(x), i8(y), 0, p.out_h) } }
+        case let .softmax(p, x, y, rows, depth):
+            single { withUnsafePointer(to: p) { effk_qs8_softmax__scalar($0, i8(x), i8(y), Int32(rows), Int32(depth)) } }
+        case let .quantizeF32(x, y, n, scale, zp):
+            single { effk_quantize_f32_qs8__scalar(f32(x), i8(y), n, scale, zp) }
+        case let .dequantize(x, y, n, scale, zp):
+            single { effk_dequantize_qs8_f32__scalar(i8(x), f32(y), n, scale, zp) }
+        case let .pad(shape, before, after, value, x, y):
+            single {
+                shape.withUnsafeBufferPointer { sh in
+                    before.withUnsafeBufferPointer { bf in
+                        after.withUnsafeBufferPointer { af in
+                            effk_pad4d_qs8(i8(x), sh.baseAddress, bf.baseAddress, af.baseAddress, value, i8(y))
+                        }
+                    }
+                }
+            }
+        case let .copy(x, y, n):
+            single { (arena + y).copyMemory(from: arena + x, byteCount: n) }
+        }
+    }
+}
