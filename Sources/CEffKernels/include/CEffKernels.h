@@ -2,3 +2,4 @@
 #include "effk.h"
 #include "effk_dispatch.h"
 #include "effk_image.h"
+#include "effk_convert.h"

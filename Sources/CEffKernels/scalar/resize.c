@@ -1,4 +1,5 @@
 #include "effk_image.h"
+#include "resize_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -11,14 +12,14 @@ static double triangle(double x) {
   return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-static int32_t kernel_size(int32_t in_size, int32_t out_size) {
+int32_t effk__resize_kernel_size(int32_t in_size, int32_t out_size) {
   double scale = (double)in_size / out_size;
   double filterscale = scale < 1.0 ? 1.0 : scale;
   return (int32_t)ceil(filterscale) * 2 + 1;  // triangle support is 1.0
 }
 
 size_t effk_rgb8_resize_scratch_size(int32_t cw, int32_t ch, int32_t out_w, int32_t out_h) {
-  size_t kx = (size_t)kernel_size(cw, out_w), ky = (size_t)kernel_size(ch, out_h);
+  size_t kx = (size_t)effk__resize_kernel_size(cw, out_w), ky = (size_t)effk__resize_kernel_size(ch, out_h);
   size_t coeffs = ((size_t)out_w * kx + (size_t)out_h * ky) * sizeof(int32_t) +
                   ((size_t)out_w + (size_t)out_h) * 2 * sizeof(int32_t);
   return (size_t)out_w * (size_t)ch * 3 + coeffs + 16;
@@ -26,7 +27,7 @@ size_t effk_rgb8_resize_scratch_size(int32_t cw, int32_t ch, int32_t out_w, int3
 
 // Pillow's precompute_coeffs + normalize_coeffs_8bpc: per output index, the first input
 // index, the tap count and ksize fixed-point weights.
-static void coeffs(int32_t in_size, int32_t out_size, int32_t ksize, int32_t *bounds, int32_t *kk) {
+void effk__resize_coeffs(int32_t in_size, int32_t out_size, int32_t ksize, int32_t *bounds, int32_t *kk) {
   double scale = (double)in_size / out_size;
   double filterscale = scale < 1.0 ? 1.0 : scale;
   double support = 1.0 * filterscale;
@@ -68,15 +69,15 @@ static inline uint8_t clip8(int32_t v) {
 void effk_rgb8_resize_bilinear__scalar(const uint8_t *in, int32_t stride, int32_t x0, int32_t y0,
                                        int32_t cw, int32_t ch, uint8_t *out, int32_t out_w,
                                        int32_t out_h, void *scratch) {
-  int32_t kx = kernel_size(cw, out_w), ky = kernel_size(ch, out_h);
+  int32_t kx = effk__resize_kernel_size(cw, out_w), ky = effk__resize_kernel_size(ch, out_h);
   uint8_t *tmp = (uint8_t *)scratch;  // out_w × ch × 3, the horizontal pass
   size_t tmp_bytes = ((size_t)out_w * (size_t)ch * 3 + 15) & ~(size_t)15;
   int32_t *kkx = (int32_t *)((uint8_t *)scratch + tmp_bytes);
   int32_t *kky = kkx + (size_t)out_w * kx;
   int32_t *bx = kky + (size_t)out_h * ky;
   int32_t *by = bx + (size_t)out_w * 2;
-  coeffs(cw, out_w, kx, bx, kkx);
-  coeffs(ch, out_h, ky, by, kky);
+  effk__resize_coeffs(cw, out_w, kx, bx, kkx);
+  effk__resize_coeffs(ch, out_h, ky, by, kky);
 
   // Pillow skips a pass whose size does not change; the result is then a plain copy.
   for (int32_t y = 0; y < ch; y++) {
