@@ -22,6 +22,10 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // libv4l2 + videodev2.h, with static-inline wrappers for the VIDIOC_* macros and
+        // libv4l2's variadic functions.
+        .systemLibrary(name: "CV4L2", pkgConfig: "libv4l2",
+                       providers: [.apt(["libv4l-dev"])]),
         // Per-core work-stealing pool (Chase–Lev deques, parking, pinning).
         .target(
             name: "EffScheduler",
@@ -29,11 +33,11 @@ let package = Package(
         ),
         .target(name: "EffModel"),
         .target(name: "EffEngine", dependencies: ["EffModel", "EffScheduler", "CEffKernels"]),
-        .target(name: "EffCapture", dependencies: ["CEffKernels", "CTurboJPEG", "CPNG"]),
+        .target(name: "EffCapture", dependencies: ["CEffKernels", "CTurboJPEG", "CPNG", "CV4L2"]),
         .executableTarget(
             name: "effctl",
             dependencies: [
-                "EffEngine", "EffModel", "EffCapture", "EffScheduler",
+                "EffEngine", "EffModel", "EffCapture", "EffScheduler", "CEffKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
