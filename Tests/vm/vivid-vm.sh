@@ -72,7 +72,9 @@ printf '%s ' "$@" > "$r/cmd"   # one shell command line
 cat > "$r/init" <<INIT
 #!/bin/sh
 export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
-mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+# No tmpfs on /tmp: files added with --add may live under /tmp on the host (a CI clone),
+# and the initramfs root is in RAM and writable already.
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 modprobe vivid $vivid_opts || echo "vivid-vm: modprobe vivid failed"
 echo "==vivid-vm-begin=="
 sh -c "\$(cat /cmd)"
