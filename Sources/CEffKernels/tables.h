@@ -57,6 +57,38 @@ static inline int8_t effk__fc_requantize(int32_t acc, double scale, int32_t zp, 
   return (int8_t)v;
 }
 
+// ---- camera frames (scalar/frame.c) ----------------------------------------------------------
+// YUV → RGB coefficients with 16 fractional bits (see effk_convert.h): R = yy + rv*v,
+// G = yy - gu*u - gv*v, B = yy + bu*u with yy = (Y - y_off) * cy, u = U - 128, v = V - 128,
+// each then (x + 32768) >> 16 clamped to [0, 255]. Every term fits int32.
+typedef struct {
+  int32_t y_off, cy, rv, gu, gv, bu;
+} effk_yuv_coeffs;
+effk_yuv_coeffs effk__yuv_coeffs(int32_t matrix, int32_t full_range);
+
+// Pillow's fixed-point precision for 8-bit resampling (EFFK_RESIZE_PRECISION_BITS).
+#define EFFK_FRAME_PB 22
+
+// Pillow's horizontal bilinear pass of one RGB8 row: for xx < out_w, channel c,
+// dst[3xx + c] = clip8(2^21 + sum_{x < bounds[2xx+1]} row[3(bounds[2xx] + x) + c] * kk[xx*ksize + x])
+// (bounds and kk from effk__resize_coeffs; clip8: 0 below 0, 255 from 2^30, else >> 22).
+// Reads row bytes [0, 3 * in_w) only. The ISA versions are its byte-exact twins.
+void effk__rgb8_resize_row_h__scalar(const uint8_t *row, int32_t in_w, const int32_t *bounds,
+                                     const int32_t *kk, int32_t ksize, int32_t out_w, uint8_t *dst);
+
+#if defined(__x86_64__)
+// Colour conversion of one row with AVX2 (avx2/frame.c; the avx512vnni table uses it too).
+void effk_frame_row_to_rgb8__avx2(const effk_frame *f, int32_t x0, int32_t y, int32_t n, uint8_t *rgb);
+void effk__rgb8_resize_row_h__avx2(const uint8_t *row, int32_t in_w, const int32_t *bounds,
+                                   const int32_t *kk, int32_t ksize, int32_t out_w, uint8_t *dst);
+#endif
+#if defined(__aarch64__)
+// Colour conversion of one row with NEON (neon/frame.c; the neondot table uses it too).
+void effk_frame_row_to_rgb8__neon(const effk_frame *f, int32_t x0, int32_t y, int32_t n, uint8_t *rgb);
+void effk__rgb8_resize_row_h__neon(const uint8_t *row, int32_t in_w, const int32_t *bounds,
+                                   const int32_t *kk, int32_t ksize, int32_t out_w, uint8_t *dst);
+#endif
+
 #if defined(__x86_64__)
 // 1 when the CPU (and OS) supports AVX512_VBMI (vpermb); set by dispatch.c before any
 // avx512vnni table is handed out. The avx512vnni lookup uses it to pick vpermi2b.

@@ -10,7 +10,8 @@
 //   kernel_test --list          print effk_kernels_available() and exit
 //   kernel_test --bench [--isa NAME] [--min-ms N]
 //                               time conv1x1 / dwconv / conv / fc on EfficientNet-Lite0's shapes,
-//                               GMAC/s per table side by side (single thread)
+//                               GMAC/s per table side by side (single thread), then ms per
+//                               1280x720 YUYV / NV12 camera frame -> 224x224 int8 per table
 //
 // Buffers are malloc'ed to the exact byte so that AddressSanitizer sees any out-of-bounds
 // access. Prints one line per table/kernel and ends with "N passed, M failed"; exits 1 on
@@ -1088,6 +1089,202 @@ static void test_fc(const effk_isa_kernels *k) {
   tr_end(&r);
 }
 
+// ---- camera frames ------------------------------------------------------------------------------
+
+// A random frame of `format`, every plane malloc'ed to the byte effk_frame_plane_bytes gives
+// (strides as small as the scalar reader allows, sometimes padded).
+static void frame_rand(effk_frame *f, int32_t format, int32_t w, int32_t h) {
+  memset(f, 0, sizeof *f);
+  f->format = format;
+  f->width = w;
+  f->height = h;
+  f->matrix = rnd_pick(2) ? EFFK_YUV_BT709 : EFFK_YUV_BT601;
+  f->full_range = rnd_pick(2);
+  const int32_t w2 = (w + 1) & ~1, pad = rnd_pick(3) == 0 ? rnd_range(1, 9) : 0;
+  switch (format) {
+    case EFFK_PIX_RGB24: case EFFK_PIX_BGR24: f->stride[0] = 3 * w + pad; break;
+    case EFFK_PIX_GREY: f->stride[0] = w + pad; break;
+    case EFFK_PIX_YUYV: case EFFK_PIX_UYVY: f->stride[0] = 2 * w2 + pad; break;
+    case EFFK_PIX_NV12: case EFFK_PIX_NV21:
+      f->stride[0] = w + pad;
+      f->stride[1] = w2 + (rnd_pick(3) == 0 ? rnd_range(1, 9) : 0);
+      break;
+    default:
+      f->stride[0] = w + pad;
+      f->stride[1] = w2 / 2 + (rnd_pick(3) == 0 ? rnd_range(1, 9) : 0);
+      f->stride[2] = w2 / 2 + (rnd_pick(3) == 0 ? rnd_range(1, 9) : 0);
+  }
+  for (int pl = 0; pl < 3; ++pl) {
+    const size_t nb = effk_frame_plane_bytes(f, pl);
+    if (!nb) continue;
+    uint8_t *b = (uint8_t *)xmalloc(nb);
+    const int mode = rnd_pick(4);  // 0: extremes only, else uniform
+    for (size_t i = 0; i < nb; ++i) b[i] = mode == 0 ? (uint8_t)(rnd_pick(2) ? 255 - rnd_pick(20) : rnd_pick(20)) : (uint8_t)rnd32();
+    f->plane[pl] = b;
+  }
+}
+
+static void frame_free(effk_frame *f) {
+  for (int pl = 0; pl < 3; ++pl) free((void *)f->plane[pl]);
+}
+
+// CEffKernels internals (scalar/resize.c, scalar/frame.c): Pillow's coefficients and the
+// scalar twin of rgb8_resize_row_h.
+int32_t effk__resize_kernel_size(int32_t in_size, int32_t out_size);
+void effk__resize_coeffs(int32_t in_size, int32_t out_size, int32_t ksize, int32_t *bounds, int32_t *kk);
+void effk__rgb8_resize_row_h__scalar(const uint8_t *row, int32_t in_w, const int32_t *bounds,
+                                     const int32_t *kk, int32_t ksize, int32_t out_w, uint8_t *dst);
+
+// rgb8_resize_row_h vs the scalar pass: downscales and upscales, rows of every kind of content
+// (random, all 255, all 0, extremes), every buffer exact.
+static void test_resize_row_h(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "resize_row_h");
+  const int cases = g_quick ? 150 : 600;
+  for (int i = 0; i < cases; ++i) {
+    const int32_t in_w = i < 20 ? 1 + i : rnd_range(1, 300);
+    const int32_t out_w = rnd_pick(5) == 0 ? rnd_range(1, 8) : rnd_range(1, 120);
+    if (out_w == in_w) continue;
+    const int32_t ks = effk__resize_kernel_size(in_w, out_w);
+    int32_t *bounds = (int32_t *)xmalloc((size_t)out_w * 2 * sizeof(int32_t));
+    int32_t *kk = (int32_t *)xmalloc((size_t)out_w * ks * sizeof(int32_t));
+    effk__resize_coeffs(in_w, out_w, ks, bounds, kk);
+    uint8_t *row = (uint8_t *)xmalloc((size_t)in_w * 3);
+    const int mode = rnd_pick(4);
+    for (int32_t j = 0; j < in_w * 3; ++j)
+      row[j] = mode == 0 ? 255 : mode == 1 ? (uint8_t)(rnd_pick(2) ? 255 : 0) : (uint8_t)rnd32();
+    uint8_t *ref = (uint8_t *)xmalloc((size_t)out_w * 3), *out = (uint8_t *)xmalloc((size_t)out_w * 3);
+    effk__rgb8_resize_row_h__scalar(row, in_w, bounds, kk, ks, out_w, ref);
+    memset(out, SENTINEL, (size_t)out_w * 3);
+    k->rgb8_resize_row_h(row, in_w, bounds, kk, ks, out_w, out);
+    ++r.cases;
+    const long d = first_diff((const int8_t *)ref, (const int8_t *)out, (size_t)out_w * 3);
+    if (d >= 0)
+      tr_fail(&r, "%d -> %d (ksize %d, mode %d): byte %ld got %d want %d", in_w, out_w, ks, mode, d,
+              out[d], ref[d]);
+    free(bounds);
+    free(kk);
+    free(row);
+    free(ref);
+    free(out);
+  }
+  tr_end(&r);
+}
+
+static const char *const pix_names[] = {"RGB24", "BGR24", "GREY", "YUYV", "UYVY",
+                                        "NV12",  "NV21",  "YU12", "YV12"};
+
+// frame_row_to_rgb8 and effk_frame_to_qs8_with(k) vs their scalar twins, byte for byte.
+static void test_frame(const effk_isa_kernels *k) {
+  test_result r, q;
+  tr_begin(&r, k->name, "frame_row");
+  tr_begin(&q, k->name, "frame_qs8");
+  static const int32_t dims[][2] = {{1, 1}, {2, 2}, {3, 5}, {16, 2}, {17, 3}, {33, 9}, {48, 7},
+                                    {63, 11}, {64, 4}, {97, 13}, {130, 21}, {161, 17}};
+  const int nd = (int)(sizeof dims / sizeof dims[0]);
+  const int rounds = g_quick ? 1 : 3;
+  for (int round = 0; round < rounds; ++round)
+    for (int32_t fmt = EFFK_PIX_RGB24; fmt <= EFFK_PIX_YV12; ++fmt)
+      for (int di = 0; di < nd; ++di)
+        for (int rep = 0; rep < 2; ++rep) {
+          effk_frame f;
+          const int32_t w = dims[di][0] + (round > 0 ? rnd_pick(3) : 0);
+          const int32_t h = dims[di][1] + (round > 0 ? rnd_pick(3) : 0);
+          frame_rand(&f, fmt, w, h);
+          // Rows: whole rows and random pieces (odd starts included).
+          for (int t = 0; t < 6; ++t) {
+            const int32_t y = rnd_range(0, h - 1);
+            int32_t x0 = 0, n = w;
+            if (t > 0) {
+              x0 = rnd_range(0, w - 1);
+              n = rnd_range(1, w - x0);
+            }
+            uint8_t *ref = (uint8_t *)xmalloc((size_t)n * 3), *out = (uint8_t *)xmalloc((size_t)n * 3);
+            effk_frame_row_to_rgb8__scalar(&f, x0, y, n, ref);
+            memset(out, SENTINEL, (size_t)n * 3);
+            k->frame_row_to_rgb8(&f, x0, y, n, out);
+            ++r.cases;
+            const long d = first_diff((const int8_t *)ref, (const int8_t *)out, (size_t)n * 3);
+            if (d >= 0)
+              tr_fail(&r, "%s %dx%d m%d fr%d row %d x0 %d n %d: byte %ld got %d want %d",
+                      pix_names[fmt], w, h, f.matrix, f.full_range, y, x0, n, d, out[d], ref[d]);
+            free(ref);
+            free(out);
+          }
+          // The fused conversion on a random crop to a random size (sometimes the crop's own).
+          const int32_t cw = rnd_range(1, w), ch = rnd_range(1, h);
+          const int32_t cx = rnd_range(0, w - cw), cy = rnd_range(0, h - ch);
+          const int32_t ow = rnd_pick(4) == 0 ? cw : rnd_range(1, 40);
+          const int32_t oh = rnd_pick(4) == 0 ? ch : rnd_range(1, 40);
+          int8_t table[256];
+          for (int i = 0; i < 256; ++i) table[i] = rnd_i8();
+          const size_t on = (size_t)ow * oh * 3, sn = effk_frame_to_qs8_scratch_size(cw, ch, ow, oh);
+          int8_t *ref = (int8_t *)xmalloc(on), *out = (int8_t *)xmalloc(on);
+          uint8_t *ref8 = (uint8_t *)xmalloc(on), *out8 = (uint8_t *)xmalloc(on);
+          void *scratch = xmalloc(sn);
+          effk_frame_to_qs8__scalar(&f, cx, cy, cw, ch, table, ref, ref8, ow, oh, scratch);
+          memset(out, SENTINEL, on);
+          memset(out8, SENTINEL, on);
+          memset(scratch, SENTINEL, sn);
+          effk_frame_to_qs8_with(k, &f, cx, cy, cw, ch, table, out, rep ? out8 : NULL, ow, oh, scratch);
+          ++q.cases;
+          long d = first_diff(ref, out, on);
+          if (d >= 0)
+            tr_fail(&q, "%s %dx%d m%d fr%d crop %d,%d %dx%d -> %dx%d: byte %ld got %d want %d",
+                    pix_names[fmt], w, h, f.matrix, f.full_range, cx, cy, cw, ch, ow, oh, d, out[d],
+                    ref[d]);
+          if (rep) {
+            ++q.cases;
+            d = first_diff((const int8_t *)ref8, (const int8_t *)out8, on);
+            if (d >= 0)
+              tr_fail(&q, "%s rgb_out crop %d,%d %dx%d -> %dx%d: byte %ld got %d want %d",
+                      pix_names[fmt], cx, cy, cw, ch, ow, oh, d, out8[d], ref8[d]);
+          }
+          free(ref);
+          free(out);
+          free(ref8);
+          free(out8);
+          free(scratch);
+          frame_free(&f);
+        }
+  // A camera-sized frame (the SIMD loops' long runs), both matrices and ranges.
+  for (int32_t fmt = EFFK_PIX_YUYV; fmt <= EFFK_PIX_YV12; ++fmt)
+    for (int mr = 0; mr < 4; ++mr) {
+      effk_frame f;
+      frame_rand(&f, fmt, 321, 181);
+      f.matrix = mr & 1;
+      f.full_range = mr >> 1;
+      const int32_t cw = 181 + (mr & 1), ch = 181, ow = 56, oh = 56;
+      const int32_t cx = (321 - cw) / 2 + (mr >> 1);
+      const size_t on = (size_t)ow * oh * 3, sn = effk_frame_to_qs8_scratch_size(cw, ch, ow, oh);
+      int8_t *ref = (int8_t *)xmalloc(on), *out = (int8_t *)xmalloc(on);
+      void *scratch = xmalloc(sn);
+      int8_t table[256];
+      for (int i = 0; i < 256; ++i) table[i] = (int8_t)(i - 128);
+      effk_frame_to_qs8__scalar(&f, cx, 0, cw, ch, table, ref, NULL, ow, oh, scratch);
+      effk_frame_to_qs8_with(k, &f, cx, 0, cw, ch, table, out, NULL, ow, oh, scratch);
+      ++q.cases;
+      const long d = first_diff(ref, out, on);
+      if (d >= 0)
+        tr_fail(&q, "%s 321x181 m%d fr%d crop %d: byte %ld got %d want %d", pix_names[fmt],
+                f.matrix, f.full_range, cx, d, out[d], ref[d]);
+      // The public entry point (the table effk_kernels_select() gives) as well.
+      memset(out, SENTINEL, on);
+      effk_frame_to_qs8(&f, cx, 0, cw, ch, table, out, NULL, ow, oh, scratch);
+      ++q.cases;
+      const long e = first_diff(ref, out, on);
+      if (e >= 0)
+        tr_fail(&q, "effk_frame_to_qs8 %s m%d fr%d: byte %ld got %d want %d", pix_names[fmt],
+                f.matrix, f.full_range, e, out[e], ref[e]);
+      free(ref);
+      free(out);
+      free(scratch);
+      frame_free(&f);
+    }
+  tr_end(&r);
+  tr_end(&q);
+}
+
 // ---- table-level checks -----------------------------------------------------------------------
 
 static void test_table(const effk_isa_kernels *k) {
@@ -1102,6 +1299,8 @@ static void test_table(const effk_isa_kernels *k) {
   test_lookup(k);
   test_mean(k);
   test_fc(k);
+  test_resize_row_h(k);
+  test_frame(k);
 }
 
 // Every entry is set, the name round-trips, and selection follows EFFNETD_ISA.
@@ -1141,7 +1340,8 @@ static void test_dispatch(const char *only) {
     if (!k->conv1x1_packed_size || !k->conv1x1_pack || !k->conv1x1 || !k->conv_packed_size ||
         !k->conv_pack || !k->conv || !k->dwconv_packed_size || !k->dwconv_pack || !k->dwconv ||
         !k->add || !k->mul || !k->mul_channel || !k->lookup || !k->mean_hw ||
-        !k->fc_packed_size || !k->fc_pack || !k->fc || k->conv1x1_mr < 1)
+        !k->fc_packed_size || !k->fc_pack || !k->fc || k->conv1x1_mr < 1 ||
+        !k->frame_row_to_rgb8 || !k->rgb8_resize_row_h)
       tr_fail(&r, "table %s has an empty entry", name);
   }
   tr_end(&r);
@@ -1287,6 +1487,51 @@ static double bench_one(const effk_isa_kernels *k, const bench_shape *b, double 
   return best;
 }
 
+// ms per camera frame: 1280x720 → centre 720x720 crop → 224x224 int8 (effk_frame_to_qs8_with),
+// best of >= min_s seconds.
+static double bench_frame(const effk_isa_kernels *k, int32_t format, double min_s) {
+  const int32_t w = 1280, h = 720, cw = 720, ch = 720, ow = 224, oh = 224;
+  rng_seed(7);
+  effk_frame f;
+  memset(&f, 0, sizeof f);
+  f.format = format;
+  f.width = w;
+  f.height = h;
+  f.matrix = EFFK_YUV_BT601;
+  f.full_range = 0;
+  if (format == EFFK_PIX_YUYV) {
+    f.stride[0] = 2 * w;
+  } else {  // NV12
+    f.stride[0] = w;
+    f.stride[1] = w;
+  }
+  for (int pl = 0; pl < 2; ++pl) {
+    const size_t nb = effk_frame_plane_bytes(&f, pl);
+    if (!nb) continue;
+    uint8_t *b = (uint8_t *)xmalloc(nb);
+    for (size_t i = 0; i < nb; ++i) b[i] = (uint8_t)rnd32();
+    f.plane[pl] = b;
+  }
+  int8_t table[256];
+  for (int i = 0; i < 256; ++i) table[i] = (int8_t)(i - 128);
+  int8_t *out = (int8_t *)xmalloc((size_t)ow * oh * 3);
+  void *scratch = xmalloc(effk_frame_to_qs8_scratch_size(cw, ch, ow, oh));
+  double best = 1e30, total = 0;
+  int iters = 0;
+  while (total < min_s || iters < 3) {
+    const double t0 = now_s();
+    effk_frame_to_qs8_with(k, &f, (w - cw) / 2, 0, cw, ch, table, out, NULL, ow, oh, scratch);
+    const double dt = now_s() - t0;
+    total += dt;
+    if (dt < best) best = dt;
+    ++iters;
+  }
+  free(out);
+  free(scratch);
+  frame_free(&f);
+  return best * 1e3;
+}
+
 static int run_bench(const char *only, double min_ms) {
   const effk_isa_kernels *tables[8];
   int nt = 0;
@@ -1329,6 +1574,17 @@ static int run_bench(const char *only, double min_ms) {
   printf("%-28s %2s %7.2f", "Lite0 fc 1280->1000 (us)", "", sum_mac[3] / 1e6);
   for (int t = 0; t < nt; ++t) printf(" %11.1f", sum_t[t][3] * 1e6);
   printf("\n");
+  static const int32_t frame_fmts[2] = {EFFK_PIX_YUYV, EFFK_PIX_NV12};
+  static const char *frame_labels[2] = {"frame YUYV 1280x720->224 ms", "frame NV12 1280x720->224 ms"};
+  for (int i = 0; i < 2; ++i) {
+    printf("%-28s %2s %7s", frame_labels[i], "", "");
+    fflush(stdout);
+    for (int t = 0; t < nt; ++t) {
+      printf(" %11.3f", bench_frame(tables[t], frame_fmts[i], min_ms / 1e3));
+      fflush(stdout);
+    }
+    printf("\n");
+  }
   return 0;
 }
 

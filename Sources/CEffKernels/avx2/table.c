@@ -22,5 +22,7 @@ const effk_isa_kernels effk_kernels__avx2 = {
     .fc_packed_size = effk_qs8_fc_packed_size__avx2,
     .fc_pack = effk_qs8_fc_pack__avx2,
     .fc = effk_qs8_fc__avx2,
+    .frame_row_to_rgb8 = effk_frame_row_to_rgb8__avx2,
+    .rgb8_resize_row_h = effk__rgb8_resize_row_h__avx2,
 };
 #endif

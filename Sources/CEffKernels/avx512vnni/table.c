@@ -22,5 +22,7 @@ const effk_isa_kernels effk_kernels__avx512vnni = {
     .fc_packed_size = effk_qs8_fc_packed_size__avx512vnni,
     .fc_pack = effk_qs8_fc_pack__avx512vnni,
     .fc = effk_qs8_fc__avx512vnni,
+    .frame_row_to_rgb8 = effk_frame_row_to_rgb8__avx2,
+    .rgb8_resize_row_h = effk__rgb8_resize_row_h__avx2,
 };
 #endif

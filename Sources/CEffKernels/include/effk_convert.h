@@ -63,8 +63,10 @@ void effk_frame_to_qs8__scalar(const effk_frame *f, int32_t x0, int32_t y0, int3
                                const int8_t table[256], int8_t *out, uint8_t *rgb_out,
                                int32_t out_w, int32_t out_h, void *scratch);
 
-// The entry point callers use: the best version this CPU has. Today that is the scalar
-// function on every CPU (AVX2/NEON versions are planned; they must stay byte-identical).
+// The entry point callers use: the kernel table effk_kernels_select() gives (the best this
+// CPU has, or EFFNETD_ISA's) converts the colours of each cropped row (frame_row_to_rgb8,
+// AVX2/NEON where available); the resize passes and the table are the scalar code. Byte
+// for byte effk_frame_to_qs8__scalar.
 void effk_frame_to_qs8(const effk_frame *f, int32_t x0, int32_t y0, int32_t cw, int32_t ch,
                        const int8_t table[256], int8_t *out, uint8_t *rgb_out,
                        int32_t out_w, int32_t out_h, void *scratch);

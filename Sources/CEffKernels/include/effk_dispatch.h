@@ -7,6 +7,7 @@
 #define EFFK_DISPATCH_H
 
 #include "effk.h"
+#include "effk_convert.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +71,16 @@ typedef struct effk_isa_kernels {
   // Output pixels the conv1x1 micro-kernel computes at once: tiles that are a multiple
   // of it waste no micro-kernel rows when the engine splits a layer over threads.
   int32_t conv1x1_mr;
+
+  // Camera frames: pixels [x0, x0+n) of row y of `f` to packed RGB8 (3n bytes), byte for byte
+  // effk_frame_row_to_rgb8__scalar (every format, matrix and range; reads no byte the scalar
+  // function does not). effk_frame_to_qs8 converts each cropped source row with it.
+  void (*frame_row_to_rgb8)(const effk_frame *f, int32_t x0, int32_t y, int32_t n, uint8_t *rgb);
+  // Pillow's horizontal bilinear pass of one RGB8 row of in_w pixels to out_w (bounds, kk and
+  // ksize as Pillow's precompute_coeffs gives them); effk_frame_to_qs8 runs it on each
+  // converted row. Byte for byte the scalar pass; reads only the row's 3 * in_w bytes.
+  void (*rgb8_resize_row_h)(const uint8_t *row, int32_t in_w, const int32_t *bounds,
+                            const int32_t *kk, int32_t ksize, int32_t out_w, uint8_t *dst);
 } effk_isa_kernels;
 
 // The table for a named ISA, or NULL when this build or this CPU lacks it.
@@ -77,6 +88,11 @@ const effk_isa_kernels *effk_kernels_named(const char *name);
 // The best table this CPU supports, unless the environment variable EFFNETD_ISA names
 // another; *error is set (and NULL returned) when EFFNETD_ISA names one the CPU lacks.
 const effk_isa_kernels *effk_kernels_select(const char **error);
+// effk_frame_to_qs8 (effk_convert.h) with the given table's frame_row_to_rgb8 and
+// rgb8_resize_row_h (k NULL: scalar). Byte-identical to effk_frame_to_qs8__scalar for every table.
+void effk_frame_to_qs8_with(const effk_isa_kernels *k, const effk_frame *f, int32_t x0, int32_t y0,
+                            int32_t cw, int32_t ch, const int8_t table[256], int8_t *out,
+                            uint8_t *rgb_out, int32_t out_w, int32_t out_h, void *scratch);
 // Comma-separated names of the tables this CPU supports, best last.
 const char *effk_kernels_available(void);
 

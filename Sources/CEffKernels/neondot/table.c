@@ -49,6 +49,8 @@ const effk_isa_kernels effk_kernels__neondot = {
     .fc_packed_size = effk_qs8_fc_packed_size__neon,
     .fc_pack = effk_qs8_fc_pack__neon,
     .fc = effk_qs8_fc__neondot,
+    .frame_row_to_rgb8 = effk_frame_row_to_rgb8__neon,
+    .rgb8_resize_row_h = effk__rgb8_resize_row_h__neon,
 };
 
 #endif

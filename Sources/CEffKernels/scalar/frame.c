@@ -5,14 +5,13 @@
 
 #include "effk_convert.h"
 #include "resize_internal.h"
+#include "../tables.h"
 
 #define PB EFFK_RESIZE_PRECISION_BITS
 
-typedef struct {
-  int32_t y_off, cy, rv, gu, gv, bu;  // 16 fractional bits
-} yuv_coeffs;
+typedef effk_yuv_coeffs yuv_coeffs;
 
-static yuv_coeffs make_coeffs(int32_t matrix, int32_t full_range) {
+effk_yuv_coeffs effk__yuv_coeffs(int32_t matrix, int32_t full_range) {
   double kr = matrix == EFFK_YUV_BT709 ? 0.2126 : 0.299;
   double kb = matrix == EFFK_YUV_BT709 ? 0.0722 : 0.114;
   double kg = 1.0 - kr - kb;
@@ -106,7 +105,7 @@ static void row_rgb8(const effk_frame *f, const yuv_coeffs *c, int32_t x0, int32
 }
 
 void effk_frame_row_to_rgb8__scalar(const effk_frame *f, int32_t x0, int32_t y, int32_t n, uint8_t *rgb) {
-  yuv_coeffs c = make_coeffs(f->matrix, f->full_range);
+  yuv_coeffs c = effk__yuv_coeffs(f->matrix, f->full_range);
   row_rgb8(f, &c, x0, y, n, rgb);
 }
 
@@ -124,10 +123,33 @@ static inline uint8_t clip8(int32_t v) {
   return (uint8_t)(v >> PB);
 }
 
-void effk_frame_to_qs8__scalar(const effk_frame *f, int32_t x0, int32_t y0, int32_t cw, int32_t ch,
-                               const int8_t table[256], int8_t *out, uint8_t *rgb_out,
-                               int32_t out_w, int32_t out_h, void *scratch) {
-  yuv_coeffs c = make_coeffs(f->matrix, f->full_range);
+_Static_assert(EFFK_FRAME_PB == PB, "tables.h and resize_internal.h disagree");
+
+void effk__rgb8_resize_row_h__scalar(const uint8_t *row, int32_t in_w, const int32_t *bounds,
+                                     const int32_t *kk, int32_t ksize, int32_t out_w, uint8_t *dst) {
+  (void)in_w;
+  for (int32_t xx = 0; xx < out_w; xx++) {
+    int32_t xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1];
+    const int32_t *k = kk + (size_t)xx * ksize;
+    int32_t s0 = 1 << (PB - 1), s1 = s0, s2 = s0;
+    for (int32_t x = 0; x < xmax; x++) {
+      const uint8_t *p = row + (size_t)(x + xmin) * 3;
+      s0 += p[0] * k[x];
+      s1 += p[1] * k[x];
+      s2 += p[2] * k[x];
+    }
+    dst[xx * 3] = clip8(s0);
+    dst[xx * 3 + 1] = clip8(s1);
+    dst[xx * 3 + 2] = clip8(s2);
+  }
+}
+
+// k: the table whose frame_row_to_rgb8 and rgb8_resize_row_h convert and resize each source
+// row, or NULL for the scalar code.
+static void frame_to_qs8(const effk_isa_kernels *k, const effk_frame *f, int32_t x0, int32_t y0,
+                         int32_t cw, int32_t ch, const int8_t table[256], int8_t *out,
+                         uint8_t *rgb_out, int32_t out_w, int32_t out_h, void *scratch) {
+  yuv_coeffs c = effk__yuv_coeffs(f->matrix, f->full_range);
   int32_t kx = effk__resize_kernel_size(cw, out_w), ky = effk__resize_kernel_size(ch, out_h);
   uint8_t *row = (uint8_t *)scratch;                      // cw × 3: one converted source row
   uint8_t *tmp = row + align16((size_t)cw * 3);           // out_w × ch × 3: horizontal pass
@@ -142,25 +164,16 @@ void effk_frame_to_qs8__scalar(const effk_frame *f, int32_t x0, int32_t y0, int3
   size_t tmp_row = (size_t)out_w * 3;
   for (int32_t y = 0; y < ch; y++) {
     uint8_t *dst = tmp + (size_t)y * tmp_row;
-    if (cw == out_w) {  // Pillow skips a pass whose size does not change
-      row_rgb8(f, &c, x0, y0 + y, cw, dst);
-      continue;
-    }
-    row_rgb8(f, &c, x0, y0 + y, cw, row);
-    for (int32_t xx = 0; xx < out_w; xx++) {
-      int32_t xmin = bx[xx * 2], xmax = bx[xx * 2 + 1];
-      const int32_t *k = kkx + (size_t)xx * kx;
-      int32_t s0 = 1 << (PB - 1), s1 = s0, s2 = s0;
-      for (int32_t x = 0; x < xmax; x++) {
-        const uint8_t *p = row + (size_t)(x + xmin) * 3;
-        s0 += p[0] * k[x];
-        s1 += p[1] * k[x];
-        s2 += p[2] * k[x];
-      }
-      dst[xx * 3] = clip8(s0);
-      dst[xx * 3 + 1] = clip8(s1);
-      dst[xx * 3 + 2] = clip8(s2);
-    }
+    uint8_t *src = cw == out_w ? dst : row;  // Pillow skips a pass whose size does not change
+    if (k)
+      k->frame_row_to_rgb8(f, x0, y0 + y, cw, src);
+    else
+      row_rgb8(f, &c, x0, y0 + y, cw, src);
+    if (cw == out_w) continue;
+    if (k)
+      k->rgb8_resize_row_h(row, cw, bx, kkx, kx, out_w, dst);
+    else
+      effk__rgb8_resize_row_h__scalar(row, cw, bx, kkx, kx, out_w, dst);
   }
   for (int32_t yy = 0; yy < out_h; yy++) {
     uint8_t *o8 = rgb_out ? rgb_out + (size_t)yy * tmp_row : line;
@@ -180,8 +193,22 @@ void effk_frame_to_qs8__scalar(const effk_frame *f, int32_t x0, int32_t y0, int3
   }
 }
 
+void effk_frame_to_qs8__scalar(const effk_frame *f, int32_t x0, int32_t y0, int32_t cw, int32_t ch,
+                               const int8_t table[256], int8_t *out, uint8_t *rgb_out,
+                               int32_t out_w, int32_t out_h, void *scratch) {
+  frame_to_qs8(NULL, f, x0, y0, cw, ch, table, out, rgb_out, out_w, out_h, scratch);
+}
+
+void effk_frame_to_qs8_with(const effk_isa_kernels *k, const effk_frame *f, int32_t x0, int32_t y0,
+                            int32_t cw, int32_t ch, const int8_t table[256], int8_t *out,
+                            uint8_t *rgb_out, int32_t out_w, int32_t out_h, void *scratch) {
+  frame_to_qs8(k, f, x0, y0, cw, ch, table, out, rgb_out, out_w, out_h, scratch);
+}
+
 void effk_frame_to_qs8(const effk_frame *f, int32_t x0, int32_t y0, int32_t cw, int32_t ch,
                        const int8_t table[256], int8_t *out, uint8_t *rgb_out,
                        int32_t out_w, int32_t out_h, void *scratch) {
-  effk_frame_to_qs8__scalar(f, x0, y0, cw, ch, table, out, rgb_out, out_w, out_h, scratch);
+  // The table effk_kernels_select() picks (EFFNETD_ISA honoured); scalar when it names none.
+  effk_frame_to_qs8_with(effk_kernels_select(NULL), f, x0, y0, cw, ch, table, out, rgb_out, out_w,
+                         out_h, scratch);
 }

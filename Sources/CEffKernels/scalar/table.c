@@ -135,4 +135,6 @@ const effk_isa_kernels effk_kernels__scalar = {
     .fc_packed_size = fc_packed_size,
     .fc_pack = fc_pack,
     .fc = fc,
+    .frame_row_to_rgb8 = effk_frame_row_to_rgb8__scalar,
+    .rgb8_resize_row_h = effk__rgb8_resize_row_h__scalar,
 };
