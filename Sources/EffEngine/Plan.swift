@@ -6,7 +6,6 @@ import Foundation
 public enum PlanError: Error, CustomStringConvertible {
     case unsupported(op: Int, name: String, reason: String)
     case shapeMismatch(op: Int, name: String, tensor: Int, declared: [Int], inferred: [Int])
-    case io(tensor: String, reason: String)
     case isa(String)
 
     public var description: String {
@@ -15,8 +14,6 @@ public enum PlanError: Error, CustomStringConvertible {
             return "operator \(op) (\(name)): \(reason)"
         case let .shapeMismatch(op, name, tensor, declared, inferred):
             return "operator \(op) (\(name)): tensor \(tensor) is declared \(declared) but the op produces \(inferred)"
-        case let .io(tensor, reason):
-            return "\(tensor): \(reason)"
         case let .isa(message):
             return message
         }

@@ -27,21 +27,19 @@ struct PlanBuilder {
 
     // MARK: constants
 
+    /// Copies `values` into the constant block (64-byte aligned, like every constant).
     mutating func stage<T>(_ values: [T]) -> Step.Const {
-        let pad = (64 - constantBytes.count % 64) % 64
-        constantBytes.append(contentsOf: repeatElement(0, count: pad))
-        let offset = constantBytes.count
-        values.withUnsafeBytes { constantBytes.append(contentsOf: $0) }
-        return Step.Const(offset: offset)
+        values.withUnsafeBytes { src in
+            stagePacked(size: src.count) { if let base = src.baseAddress { $0.copyMemory(from: base, byteCount: src.count) } }
+        }
     }
 
+    /// Copies a constant tensor's bytes from the model file into the constant block.
     mutating func stageBytes(of tensor: Int) -> Step.Const {
-        let offset: Int
-        let pad = (64 - constantBytes.count % 64) % 64
-        constantBytes.append(contentsOf: repeatElement(0, count: pad))
-        offset = constantBytes.count
-        constantBytes.append(contentsOf: graph.constantBytes(of: tensor))
-        return Step.Const(offset: offset)
+        let bytes = graph.constantBytes(of: tensor)
+        return bytes.withUnsafeBytes { src in
+            stagePacked(size: src.count) { if let base = src.baseAddress { $0.copyMemory(from: base, byteCount: src.count) } }
+        }
     }
 
     /// Reserves `size` bytes in the constant block and lets `fill` write them (weight packing).

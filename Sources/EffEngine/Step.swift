@@ -38,7 +38,6 @@ struct Step {
         case quantizeF32(input: Int, output: Int, count: Int, scale: Float, zeroPoint: Int32)
         case dequantize(input: Int, output: Int, count: Int, scale: Float, zeroPoint: Int32)
         case pad(shape: [Int32], before: [Int32], after: [Int32], value: Int8, input: Int, output: Int)
-        case copy(input: Int, output: Int, bytes: Int)
     }
 
     func resolved(constants: UnsafeMutableRawPointer, offsets: [Int?]) -> Step {
@@ -69,7 +68,6 @@ struct Step {
         case let .quantizeF32(i, o, n, sc, z): s.kind = .quantizeF32(input: t(i), output: t(o), count: n, scale: sc, zeroPoint: z)
         case let .dequantize(i, o, n, sc, z): s.kind = .dequantize(input: t(i), output: t(o), count: n, scale: sc, zeroPoint: z)
         case let .pad(sh, b, a, v, i, o): s.kind = .pad(shape: sh, before: b, after: a, value: v, input: t(i), output: t(o))
-        case let .copy(i, o, n): s.kind = .copy(input: t(i), output: t(o), bytes: n)
         }
         return s
     }
@@ -80,7 +78,7 @@ struct Step {
         case let .conv1x1(_, i, _, _, _, _), let .conv(_, i, _, _, _, _), let .depthwisePacked(_, i, _, _, _, _),
              let .depthwise(_, i, _, _, _, _, _), let .fullyConnected(_, i, _, _, _),
              let .lookup(_, i, _, _), let .meanHW(_, i, _), let .averagePool(_, i, _), let .softmax(_, i, _, _, _),
-             let .quantizeF32(i, _, _, _, _), let .dequantize(i, _, _, _, _), let .pad(_, _, _, _, i, _), let .copy(i, _, _):
+             let .quantizeF32(i, _, _, _, _), let .dequantize(i, _, _, _, _), let .pad(_, _, _, _, i, _):
             return [i]
         case let .add(_, a, b, _, _), let .addBroadcast(_, _, a, b, _), let .mul(_, a, b, _, _), let .mulBroadcast(_, _, a, b, _),
              let .mulChannel(_, a, b, _, _, _):

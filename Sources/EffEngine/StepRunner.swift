@@ -111,8 +111,6 @@ struct StepRunner {
                     }
                 }
             }
-        case let .copy(x, y, n):
-            single { (arena + y).copyMemory(from: arena + x, byteCount: n) }
         }
     }
 }
