@@ -6,10 +6,15 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "effctl", targets: ["effctl"]),
+        .executable(name: "effnetd", targets: ["effnetd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // int8 microkernels per ISA, CPU feature detection, dispatch (libc only).
@@ -34,16 +39,53 @@ let package = Package(
         .target(name: "EffModel"),
         .target(name: "EffEngine", dependencies: ["EffModel", "EffScheduler", "CEffKernels"]),
         .target(name: "EffCapture", dependencies: ["CEffKernels", "CTurboJPEG", "CPNG", "CV4L2"]),
+        // libsystemd: sd_journal_sendv and sd_notify.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
+                       providers: [.apt(["libsystemd-dev"])]),
+        // The socket protocol: message types and NDJSON framing. Foundation only, so a
+        // client needs nothing of the daemon.
+        .target(name: "EffWire"),
+        // Config, per-camera pipelines, the socket server, journald and sd_notify.
+        .target(
+            name: "EffDaemon",
+            dependencies: [
+                "EffEngine", "EffModel", "EffCapture", "EffScheduler", "EffWire", "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "effnetd",
+            dependencies: [
+                "EffDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .executableTarget(
             name: "effctl",
             dependencies: [
-                "EffEngine", "EffModel", "EffCapture", "EffScheduler", "CEffKernels",
+                "EffEngine", "EffModel", "EffCapture", "EffScheduler", "CEffKernels", "EffWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "EffModelTests", dependencies: ["EffModel"]),
         .testTarget(name: "EffEngineTests", dependencies: ["EffEngine", "EffModel", "EffScheduler", "CEffKernels"]),
         .testTarget(name: "EffCaptureTests", dependencies: ["EffCapture"]),
+        .testTarget(name: "EffWireTests", dependencies: ["EffWire"]),
+        .testTarget(
+            name: "EffDaemonTests",
+            dependencies: [
+                "EffDaemon", "EffWire", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "EffSchedulerTests",
             dependencies: ["EffScheduler", .product(name: "Atomics", package: "swift-atomics")]

@@ -1,0 +1,2 @@
+// PLACEHOLDER: the daemon's entry point is being written.
+print("effnetd")
