@@ -1,0 +1,275 @@
+import EffWire
+import Foundation
+import XCTest
+
+/// The real effnetd binary, driven over its real socket with real signals.
+final class DaemonEndToEndTests: XCTestCase {
+    let samples = repoRoot.appendingPathComponent("samples").path
+
+    func cameras(_ fps: (Double, Double) = (20, 10)) -> String {
+        """
+        [[camera]]
+        name = "a"
+        images = "\(samples)"
+        fps = \(fps.0)
+        [[camera]]
+        name = "b"
+        images = "\(samples)"
+        fps = \(fps.1)
+        """
+    }
+
+    func hello(_ c: LineClient) throws -> Hello {
+        guard case .hello(let h)? = try c.readMessage() else { throw HarnessError("no hello") }
+        return h
+    }
+
+    func subscribe(_ c: LineClient, _ line: String = #"{"type":"subscribe"}"#) throws -> Subscribed {
+        guard case .subscribed(let s) = try c.request(line) else { throw HarnessError("no subscribed reply") }
+        return s
+    }
+
+    /// 50 subscribers get every prediction in order while one more never reads: its gap
+    /// is reported to it, the others see none, and the daemon's memory stays bounded.
+    func testFiftySubscribersAndOneThatNeverReads() throws {
+        let d = try DaemonProcess(cameras: cameras((25, 25)), extra: "[socket]\nqueue = 8\nstall_timeout_s = 120")
+        try d.waitReady()
+        // The one that never reads: a small receive buffer and the biggest messages (top 1000).
+        let stalled = try LineClient(path: d.socketPath, receiveBuffer: 4096)
+        _ = try hello(stalled)
+        _ = try subscribe(stalled, #"{"type":"subscribe","cameras":["a"],"top_k":1000}"#)
+        var readers: [LineClient] = []
+        for _ in 0..<50 {
+            let c = try LineClient(path: d.socketPath)
+            let h = try hello(c)
+            XCTAssertEqual(h.cameras, ["a", "b"])
+            XCTAssertEqual(h.model, "efficientnet-lite0-int8.tflite")
+            XCTAssertEqual(h.protocol, Wire.protocolVersion)
+            let s = try subscribe(c)
+            XCTAssertEqual(s.cameras, ["a", "b"])
+            readers.append(c)
+        }
+        let rssStart = d.residentKiB()
+        // Each reader: 60 predictions, per camera consecutive seq, never a `dropped`.
+        var firstSeq: [String: UInt64] = [:]
+        for (i, c) in readers.enumerated() {
+            var last: [String: UInt64] = [:]
+            for _ in 0..<60 {
+                let p = try c.readPrediction()
+                if let prev = last[p.camera] { XCTAssertEqual(p.seq, prev + 1, "reader \(i) camera \(p.camera)") }
+                last[p.camera] = p.seq
+                XCTAssertNil(p.dropped, "reader \(i)")
+                XCTAssertEqual(p.top.count, 5)
+                XCTAssertGreaterThanOrEqual(p.latency_ms, p.inference_ms)
+                XCTAssertNotNil(RFC3339.parse(p.captured_at), p.captured_at)
+                if i == 0, firstSeq[p.camera] == nil { firstSeq[p.camera] = p.seq }
+            }
+        }
+        let rssEnd = d.residentKiB()
+        // Status sees 52 clients and the non-reader's subscription.
+        let statusClient = try LineClient(path: d.socketPath)
+        _ = try hello(statusClient)
+        guard case .status(let st) = try statusClient.request(#"{"type":"status"}"#) else { return XCTFail("no status") }
+        XCTAssertEqual(st.clients, 52)
+        XCTAssertEqual(st.cameras.map(\.subscribers), [51, 50])
+        XCTAssertGreaterThan(st.cameras[0].inferences, 25)
+        XCTAssertEqual(st.cameras[0].format, "RGB3")
+        // Bounded: the non-reader's backlog is its queue (8) plus what the sockets hold.
+        XCTAssertLessThan(rssEnd - rssStart, 64 * 1024, "RSS grew from \(rssStart) to \(rssEnd) KiB")
+        // Now the non-reader reads: somewhere there is a gap, announced by `dropped`.
+        var last: UInt64? = nil
+        var sawGap = false
+        for _ in 0..<400 {
+            let p = try stalled.readPrediction()
+            XCTAssertEqual(p.camera, "a")
+            XCTAssertEqual(p.top.count, 1000)
+            if let last, p.seq != last + 1 {
+                XCTAssertEqual(p.dropped, p.seq - last - 1, "the gap is the dropped count")
+                sawGap = true
+                break
+            }
+            XCTAssertNil(p.dropped)
+            last = p.seq
+        }
+        XCTAssertTrue(sawGap, "the non-reading subscriber should have lost predictions")
+        let end = d.terminate()
+        XCTAssertEqual(end.status, 0, d.stderr)
+    }
+
+    /// Every kind of malformed input gets an error line and a closed connection; the
+    /// daemon keeps serving everyone else.
+    func testMalformedInputGetsAnErrorAndLeavesTheDaemonServing() throws {
+        let d = try DaemonProcess(cameras: cameras((10, 5)))
+        try d.waitReady()
+        let watcher = try LineClient(path: d.socketPath)
+        _ = try hello(watcher)
+        _ = try subscribe(watcher)
+        let bad: [(String, String)] = [
+            ("not json\n", "not valid JSON"),
+            ("[1,2]\n", "expected a JSON object"),
+            ("{\"type\":\"dance\"}\n", "unknown type"),
+            ("{\"no_type\":1}\n", "missing \"type\""),
+            ("{\"type\":\"subscribe\",\"top_k\":\"many\"}\n", "top_k"),
+            ("{\"type\":\"subscribe\",\"cameras\":[\"nope\"]}\n", "unknown camera"),
+            ("\u{0}\u{1}\u{2}\u{ff}garbage\n", "not valid JSON"),
+            (String(decoding: [0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d, 0x0a], as: UTF8.self), "not valid JSON"),
+            (String(repeating: "x", count: Wire.maxLineBytes + 10), "over"),
+            (String(repeating: "{", count: 5000) + "\n", "not valid JSON"),
+        ]
+        for (line, want) in bad {
+            let c = try LineClient(path: d.socketPath)
+            _ = try hello(c)
+            try? c.send(line)
+            guard case .error(let e)? = try c.readMessage() else { XCTFail("no error for \(line.prefix(40))"); continue }
+            XCTAssertTrue(e.message.contains(want), "\(line.prefix(40)): \(e.message)")
+            XCTAssertNil(try c.readLine(), "the connection is closed after an error")
+        }
+        // A client that connects and leaves mid-line does no harm either.
+        do {
+            let c = try LineClient(path: d.socketPath)
+            try c.send("{\"type\":\"subscr")
+        }
+        // The subscriber saw no interruption; new clients are served.
+        var last: [String: UInt64] = [:]
+        for _ in 0..<10 {
+            let p = try watcher.readPrediction()
+            if let prev = last[p.camera] { XCTAssertEqual(p.seq, prev + 1) }
+            last[p.camera] = p.seq
+        }
+        let c = try LineClient(path: d.socketPath)
+        _ = try hello(c)
+        guard case .status(let st) = try c.request(#"{"type":"status"}"#) else { return XCTFail("no status") }
+        XCTAssertEqual(st.cameras.count, 2)
+        XCTAssertEqual(d.terminate().status, 0, d.stderr)
+    }
+
+    func testClientLimit() throws {
+        let d = try DaemonProcess(cameras: cameras((5, 5)), extra: "[socket]\nmax_clients = 3")
+        try d.waitReady()
+        let held = try (0..<3).map { _ in try LineClient(path: d.socketPath) }
+        for c in held { _ = try hello(c) }
+        let extra = try LineClient(path: d.socketPath)
+        guard case .error(let e)? = try extra.readMessage() else { return XCTFail("the fourth client should get an error") }
+        XCTAssertTrue(e.message.contains("too many clients"), e.message)
+        XCTAssertNil(try extra.readLine())
+        XCTAssertEqual(d.terminate().status, 0, d.stderr)
+    }
+
+    /// SIGHUP with a good config applies it without dropping subscribers; with a bad one
+    /// it is rejected and the old config keeps running. SIGTERM exits 0 within 2 s.
+    func testReloadGoodAndBadThenTerminate() throws {
+        let d = try DaemonProcess(cameras: cameras((10, 10)))
+        try d.waitReady()
+        let sub = try LineClient(path: d.socketPath)
+        _ = try hello(sub)
+        _ = try subscribe(sub, #"{"type":"subscribe","cameras":["a"]}"#)
+        let before = try sub.readPrediction()
+
+        // Good: camera a keeps its name (seq continues), b becomes c, top_k 3.
+        try d.rewriteConfig(cameras: """
+            [[camera]]
+            name = "a"
+            images = "\(samples)"
+            fps = 15
+            [[camera]]
+            name = "c"
+            images = "\(samples)/coffee.jpg"
+            fps = 5
+            """, extra: "top_k = 3")
+        d.signal(SIGHUP)
+        let msgs = d.notify.collect(timeout: 60) { $0.contains("READY=1") }
+        XCTAssertTrue(msgs.contains { $0.contains("RELOADING=1") }, "\(msgs)")
+        XCTAssertTrue(msgs.contains { $0.contains("READY=1") }, "\(msgs)")
+        var seqs: [UInt64] = [before.seq]
+        for _ in 0..<20 { seqs.append(try sub.readPrediction().seq) }
+        XCTAssertEqual(seqs, Array(before.seq...(before.seq + 20)), "seq continues across the reload with no gap")
+        let probe = try LineClient(path: d.socketPath)
+        XCTAssertEqual(try hello(probe).cameras, ["a", "c"])
+        guard case .status(let st) = try probe.request(#"{"type":"status"}"#) else { return XCTFail("no status") }
+        XCTAssertEqual(st.reloads, 1)
+        XCTAssertEqual(st.cameras.map(\.name), ["a", "c"])
+        let fresh = try LineClient(path: d.socketPath)
+        _ = try hello(fresh)
+        XCTAssertEqual(try subscribe(fresh).top_k, 3)
+
+        // Bad: an unknown key. Rejected, the running config kept, the subscriber still served.
+        try "[model]\npth = \"x\"\n".write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        _ = d.notify.collect(timeout: 30) { $0.contains("READY=1") }
+        let probe2 = try LineClient(path: d.socketPath)
+        _ = try hello(probe2)
+        guard case .status(let st2) = try probe2.request(#"{"type":"status"}"#) else { return XCTFail("no status") }
+        XCTAssertEqual(st2.reloads, 1)
+        XCTAssertEqual(st2.reloads_rejected, 1)
+        XCTAssertEqual(st2.cameras.map(\.name), ["a", "c"])
+        XCTAssertTrue(d.stderr.contains("pth"), "the rejection names the key: \(d.stderr)")
+        // Reload over the socket (we are the daemon's own user): rejected the same way.
+        guard case .reloaded(let r) = try probe2.request(#"{"type":"reload"}"#, timeout: 60) else { return XCTFail("no reloaded reply") }
+        XCTAssertFalse(r.ok)
+        XCTAssertTrue(r.message.contains("pth"), r.message)
+        let after = try sub.readPrediction()
+        XCTAssertEqual(after.camera, "a")
+
+        let end = d.terminate()
+        XCTAssertEqual(end.status, 0, d.stderr)
+        XCTAssertLessThan(end.seconds, 2, "SIGTERM → exit within 2 s")
+        XCTAssertTrue(d.notify.collect(timeout: 1).contains { $0.contains("STOPPING=1") }, "STOPPING=1 before exit")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d.socketPath), "the socket file is removed on exit")
+        while try sub.readLine(timeout: 2) != nil {}
+        XCTAssertTrue(sub.closedByPeer, "subscribers see the connection closed")
+    }
+
+    /// WATCHDOG=1 is sent while pipelines make progress and withheld while one is stuck
+    /// (the daemon's fault injection hangs camera "stuck"'s inference thread for 5 s).
+    func testWatchdogStopsWhileAPipelineIsStuck() throws {
+        let d = try DaemonProcess(cameras: """
+            [[camera]]
+            name = "stuck"
+            images = "\(samples)"
+            fps = 20
+            [[camera]]
+            name = "fine"
+            images = "\(samples)"
+            fps = 5
+            """, environment: ["WATCHDOG_USEC": "2000000", "EFFNETD_TEST_HANG": "stuck:5"])
+        try d.waitReady()
+        // The hang starts right after the first prediction; pings stop once it passes 2 s.
+        let early = d.notify.collect(timeout: 4.5)
+        let late = d.notify.collect(timeout: 0.5)
+        XCTAssertEqual(late.filter { $0.contains("WATCHDOG=1") }.count, 0, "no ping while stuck: \(late)")
+        XCTAssertTrue((early + late).contains { $0.contains("STATUS=stuck: stuck") }, "\(early + late)")
+        XCTAssertTrue(d.stderr.contains("withholding the watchdog"), d.stderr)
+        // After the hang the pipeline moves again, and so do the pings.
+        let resumed = d.notify.collect(timeout: 4) { $0.contains("WATCHDOG=1") }
+        XCTAssertTrue(resumed.contains { $0.contains("WATCHDOG=1") }, "pings resume once the pipeline moves: \(resumed)")
+        XCTAssertTrue(d.stderr.contains("progress again"), d.stderr)
+        XCTAssertEqual(d.terminate().status, 0, d.stderr)
+    }
+
+    func testBadConfigAtStartupExitsNonZeroNamingTheKey() throws {
+        let d = try DaemonProcess(cameras: "[[camera]]\nname = \"x\"\nimages = \"/nonexistent/folder\"")
+        d.process.waitUntilExit()
+        XCTAssertEqual(d.process.terminationStatus, 1)
+        XCTAssertTrue(d.stderr.contains("/nonexistent/folder"), d.stderr)
+        XCTAssertTrue(d.stderr.contains(d.configPath), d.stderr)
+    }
+
+    func testSecondDaemonOnTheSameSocketIsRefused() throws {
+        let d = try DaemonProcess(cameras: cameras((5, 5)))
+        try d.waitReady()
+        let p = Process()
+        p.executableURL = productsDir.appendingPathComponent("effnetd")
+        p.arguments = ["--config", d.configPath, "--socket", d.socketPath]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 1)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(text.contains("already serving"), text)
+        let c = try LineClient(path: d.socketPath)
+        XCTAssertEqual(try hello(c).cameras, ["a", "b"], "the first daemon is undisturbed")
+        XCTAssertEqual(d.terminate().status, 0, d.stderr)
+    }
+}
