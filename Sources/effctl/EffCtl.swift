@@ -10,7 +10,7 @@ struct EffCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "effctl",
         abstract: "effnetd's command-line tool: classify images, run raw tensors through a model.",
-        subcommands: [Classify.self, Infer.self, Bench.self, Cameras.self, Snapshot.self, CaptureTest.self])
+        subcommands: [Classify.self, Infer.self, Bench.self, Cameras.self, Snapshot.self, CaptureTest.self, StatusCommand.self, WatchCommand.self, ReloadCommand.self])
 }
 
 /// Where the bundled model and labels are looked for when no path is given.

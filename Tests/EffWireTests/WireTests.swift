@@ -65,6 +65,19 @@ final class WireTests: XCTestCase {
         XCTAssertEqual(try ClientMessage.parse(Array(ClientMessage.subscribe(want).line().utf8)), .subscribe(want))
     }
 
+    /// docs/PROTOCOL.md's compatibility rules, as a client relies on them: unknown fields in a
+    /// server line are ignored, and `dropped` comes through when present.
+    func testClientsIgnoreUnknownFieldsAndReadDropped() throws {
+        let p = Prediction(camera: "a", seq: 9, capturedAt: "2026-11-27T02:50:43.123Z", latencyMs: 1, inferenceMs: 1,
+                           top: [], dropped: 3)
+        XCTAssertTrue(p.line.hasSuffix(#""top":[],"dropped":3}"#), p.line)
+        XCTAssertEqual(try ServerMessage.parse(p.lineBytes), .prediction(p))
+        let newer = #"{"type":"hello","protocol":1,"version":"9","model":"m","cameras":["a"],"gpu":{"name":"x"},"tags":[1]}"#
+        XCTAssertEqual(try ServerMessage.parse(Array(newer.utf8)), .hello(Hello(version: "9", model: "m", cameras: ["a"])))
+        let reply = #"{"ok":true,"message":"done","type":"reloaded","took_ms":12.5}"#
+        XCTAssertEqual(try ServerMessage.parse(Array(reply.utf8)), .reloaded(Reloaded(ok: true, message: "done")))
+    }
+
     func testLineSplitter() {
         var s = LineSplitter(maxLineBytes: 8)
         XCTAssertEqual(s.feed(Array("ab\ncd".utf8)), [.line(Array("ab".utf8))])
