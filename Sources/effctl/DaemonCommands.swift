@@ -198,7 +198,7 @@ struct ReloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reload",
         abstract: "Ask effnetd to reload its configuration (root or the daemon's user only).",
-        discussion: "Prints the daemon's answer; exits 0 when the new configuration was applied, 1 when it was rejected.")
+        discussion: "Prints the daemon's answer; exits 0 when the new configuration was applied, 1 when it was rejected. The answer is awaited for at least 60 s: a reload plans the model again, which takes a while on a small board.")
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -207,7 +207,7 @@ struct ReloadCommand: ParsableCommand {
             let client = try connection.connect()
             defer { client.close() }
             client.send(.reload)
-            let (answer, _) = try client.reply(timeout: connection.timeout, waitingFor: "answer to reload") {
+            let (answer, _) = try client.reply(timeout: max(connection.timeout, 60), waitingFor: "answer to reload") {
                 if case .reloaded(let r) = $0 { return r } else { return nil }
             }
             if answer.ok {

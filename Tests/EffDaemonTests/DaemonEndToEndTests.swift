@@ -246,6 +246,50 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertEqual(d.terminate().status, 0, d.stderr)
     }
 
+    /// effctl's daemon commands against the real daemon.
+    func testEffctlStatusWatchAndReload() throws {
+        let d = try DaemonProcess(cameras: cameras((10, 5)))
+        try d.waitReady()
+        let watch = try runEffctl(["watch", "--socket", d.socketPath, "--count", "6", "--json", "--camera", "b"])
+        XCTAssertEqual(watch.status, 0, watch.stderr)
+        let lines = watch.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 6, watch.stdout)
+        var seqs: [UInt64] = []
+        for l in lines {
+            guard case .prediction(let p) = try ServerMessage.parse(Array(l.utf8)) else { return XCTFail("not a prediction: \(l)") }
+            XCTAssertEqual(p.camera, "b")
+            seqs.append(p.seq)
+        }
+        XCTAssertEqual(seqs, Array(seqs[0]..<(seqs[0] + 6)))
+        let human = try runEffctl(["watch", "--socket", d.socketPath, "--count", "2"])
+        XCTAssertEqual(human.status, 0, human.stderr)
+        XCTAssertEqual(human.stdout.components(separatedBy: "#").count - 1, 2, human.stdout)
+
+        let status = try runEffctl(["status", "--socket", d.socketPath, "--json"])
+        XCTAssertEqual(status.status, 0, status.stderr)
+        guard case .status(let st) = try ServerMessage.parse(Array(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines).utf8)) else {
+            return XCTFail(status.stdout)
+        }
+        XCTAssertEqual(st.cameras.map(\.name), ["a", "b"])
+        XCTAssertEqual(st.pid, Int(d.process.processIdentifier))
+        let table = try runEffctl(["status", "--socket", d.socketPath])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        for word in ["efficientnet-lite0-int8.tflite", "streaming", "RGB3"] { XCTAssertTrue(table.stdout.contains(word), table.stdout) }
+
+        let reload = try runEffctl(["reload", "--socket", d.socketPath], timeout: 90)
+        XCTAssertEqual(reload.status, 0, reload.stderr)
+        XCTAssertTrue(reload.stdout.contains("reloaded"), reload.stdout)
+        try "[inference]\ntop_k = 0\n".write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        let rejected = try runEffctl(["reload", "--socket", d.socketPath], timeout: 90)
+        XCTAssertEqual(rejected.status, 1)
+        XCTAssertTrue(rejected.stderr.contains("top_k"), rejected.stderr)
+
+        let missing = try runEffctl(["status", "--socket", d.dir.appendingPathComponent("none.sock").path])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("none.sock"), missing.stderr)
+        XCTAssertEqual(d.terminate().status, 0, d.stderr)
+    }
+
     func testBadConfigAtStartupExitsNonZeroNamingTheKey() throws {
         let d = try DaemonProcess(cameras: "[[camera]]\nname = \"x\"\nimages = \"/nonexistent/folder\"")
         d.process.waitUntilExit()
