@@ -59,6 +59,32 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
         }
     }
 
+    /// Reads the new config and model in a child process (`effnetd --check-config`) first:
+    /// a parser that aborts on some malformed input (toml++ asserts on a few) must not take
+    /// the running daemon down with it.
+    static func checkInChildProcess(_ path: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        p.arguments = ["--check-config", "--config", path]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        do { try p.run() } catch {
+            throw ConfigError(file: path, message: "cannot start the config check: \(error)")
+        }
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        if p.terminationReason == .uncaughtSignal {
+            throw ConfigError(file: path, message: "the config check crashed (signal \(p.terminationStatus)); the file is probably not valid TOML")
+        }
+        if p.terminationStatus != 0 {
+            let line = text.split(separator: "\n").first.map(String.init) ?? "exit status \(p.terminationStatus)"
+            throw CheckFailure(description: line.hasPrefix("effnetd: ") ? String(line.dropFirst(9)) : line)
+        }
+    }
+
+    struct CheckFailure: Error, CustomStringConvertible { var description: String }
+
     // MARK: Service
 
     public func run() async throws {
@@ -156,6 +182,7 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
             notifier.reloading()
             let old = lock.withLock { config }
             do {
+                try Self.checkInChildProcess(configPath)
                 let new = try Self.loadConfig(configPath, socketOverride: socketOverride)
                 let rt = try ModelRuntime(config: new)
                 let pipes = try Self.makePipelines(new, rt, server, logger)

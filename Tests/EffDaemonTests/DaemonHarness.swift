@@ -195,6 +195,17 @@ final class DaemonProcess {
 
     var stderr: String { errLock.withLock { errText } }
 
+    /// Whether the daemon's stderr shows `text` within `timeout` seconds (log lines
+    /// arrive through a pipe, a moment after the event they describe).
+    func stderrShows(_ text: String, within timeout: Double = 3) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while !stderr.contains(text) {
+            if Date() > deadline { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
     /// Waits for READY=1 on the notify socket; returns every notify message seen.
     @discardableResult
     func waitReady(timeout: Double = 60) throws -> [String] {
