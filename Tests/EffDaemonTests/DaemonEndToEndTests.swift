@@ -295,6 +295,26 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertEqual(d.terminate().status, 0, d.stderr)
     }
 
+    /// Reload over the socket is refused to a user who is neither root nor the daemon's
+    /// user (checked with SO_PEERCRED), even when the socket lets them connect.
+    func testReloadRefusedToOtherUsers() throws {
+        guard getuid() == 0 else { throw XCTSkip("needs root to run a client as another user") }
+        let d = try DaemonProcess(cameras: cameras((5, 5)), extra: "[socket]\nmode = \"0666\"")
+        try d.waitReady()
+        chmod(d.dir.path, 0o755)
+        let asNobody = try runCommand("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                          productsDir.appendingPathComponent("effctl").path,
+                                                          "reload", "--socket", d.socketPath])
+        XCTAssertEqual(asNobody.status, 1, asNobody.stdout + asNobody.stderr)
+        XCTAssertTrue(asNobody.stderr.contains("allowed only to root"), asNobody.stderr)
+        let status = try runCommand("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                        productsDir.appendingPathComponent("effctl").path,
+                                                        "status", "--socket", d.socketPath, "--json"])
+        XCTAssertEqual(status.status, 0, "status is for everyone who can connect: \(status.stderr)")
+        XCTAssertTrue(d.stderrShows("reload refused"), d.stderr)
+        XCTAssertEqual(d.terminate().status, 0, d.stderr)
+    }
+
     func testBadConfigAtStartupExitsNonZeroNamingTheKey() throws {
         let d = try DaemonProcess(cameras: "[[camera]]\nname = \"x\"\nimages = \"/nonexistent/folder\"")
         d.process.waitUntilExit()

@@ -254,23 +254,28 @@ final class DaemonProcess {
 
 /// Runs `effctl` with arguments; returns exit status and output.
 func runEffctl(_ args: [String], timeout: Double = 30) throws -> (status: Int32, stdout: String, stderr: String) {
+    try runCommand(productsDir.appendingPathComponent("effctl").path, args, timeout: timeout)
+}
+
+func runCommand(_ path: String, _ args: [String], timeout: Double = 30) throws -> (status: Int32, stdout: String, stderr: String) {
     let p = Process()
-    p.executableURL = productsDir.appendingPathComponent("effctl")
+    p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
     try p.run()
     let deadline = Date(timeIntervalSinceNow: timeout)
-    var outData = Data(), errData = Data()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let outData = Box(), errData = Box()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { outData.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { errData.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     while p.isRunning && Date() < deadline { usleep(10_000) }
     if p.isRunning { p.terminate() }
     p.waitUntilExit()
     group.wait()
-    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (p.terminationStatus, String(decoding: outData.data, as: UTF8.self), String(decoding: errData.data, as: UTF8.self))
 }
