@@ -36,6 +36,9 @@ final class PoolCore {
     let stolenTickets = ManagedAtomic<Int>(0)
     let ownerSleeps = ManagedAtomic<Int>(0)
     let workerParks = ManagedAtomic<Int>(0)
+    /// Callers inside `WorkerPool.keepingAwake`: while above zero, idle workers keep
+    /// spinning instead of sleeping, so the next op of a frame finds them awake.
+    let awake = ManagedAtomic<Int>(0)
     let overflowedTickets = ManagedAtomic<Int>(0)
 
     private let stopped = ManagedAtomic<Bool>(false)

@@ -67,6 +67,12 @@ extension WorkerStart {
             if core.injector.isDrained { return }
             idleRounds += 1
             if idleRounds <= Tuning.spinRounds { continue }
+            // A frame is in flight: its next op comes within microseconds; a futex wake
+            // would cost tens of them. Yield now and then so a busy core is shared.
+            if core.awake.load(ordering: .relaxed) > 0 {
+                if idleRounds & 63 == 0 { sched_yield() }
+                continue
+            }
             if idleRounds <= Tuning.spinRounds + Tuning.yieldRounds {
                 sched_yield()
                 continue

@@ -84,6 +84,15 @@ public final class WorkerPool: @unchecked Sendable {
     /// Finishes every job submitted so far, then stops and joins the workers.
     /// Idempotent; also called by deinit. Loops still in flight complete on
     /// their calling threads; later calls run inline on the caller.
+    /// Runs `body` with idle workers kept spinning rather than parked (a burst of
+    /// back-to-back `parallelFor`s, such as one inference). Nests and may be used
+    /// from several threads; workers go back to parking once every caller left.
+    public func keepingAwake<R>(_ body: () throws -> R) rethrows -> R {
+        core.awake.wrappingIncrement(ordering: .relaxed)
+        defer { core.awake.wrappingDecrement(ordering: .relaxed) }
+        return try body()
+    }
+
     public func shutdown() {
         core.shutdown()
     }

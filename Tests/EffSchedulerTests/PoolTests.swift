@@ -58,6 +58,24 @@ final class PoolTests: XCTestCase {
         withExtendedLifetime(pool) {}
     }
 
+    /// Inside `keepingAwake` idle workers spin instead of sleeping (so the next loop of a
+    /// burst finds them awake); once every caller has left, they sleep again.
+    func testKeepingAwakeHoldsWorkersAwakeThenLetsThemSleep() {
+        let pool = WorkerPool(threads: 3)
+        pool.keepingAwake {
+            pool.keepingAwake {  // nests
+                pool.parallelFor(0..<64) { _ in usleep(500) }  // wakes every worker
+            }
+            let parks = pool.core.workerParks.load(ordering: .relaxed)
+            usleep(50_000)  // idle for far longer than the ~0.1 ms after which workers park
+            XCTAssertEqual(pool.core.idle.sleeperCount, 0, "a worker slept inside keepingAwake")
+            XCTAssertEqual(pool.core.workerParks.load(ordering: .relaxed), parks)
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while pool.core.idle.sleeperCount < 2 && Date() < deadline { usleep(1_000) }
+        XCTAssertEqual(pool.core.idle.sleeperCount, 2, "workers sleep again after keepingAwake")
+    }
+
     /// An idle pool wakes up for new work after sleeping.
     func testWakesAfterSleeping() {
         let pool = WorkerPool(threads: 3)
