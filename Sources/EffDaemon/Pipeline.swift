@@ -8,6 +8,8 @@ import Logging
 /// One finished inference, on its way to subscribers.
 public struct PredictionEvent: Sendable {
     public var camera: String
+    /// Per camera, +1 for every prediction made (subscribed or not), across reloads.
+    public var seq: UInt64
     public var stamp: FrameStamp
     /// Monotonic nanoseconds when the prediction was ready.
     public var readyAt: UInt64
@@ -22,6 +24,18 @@ public protocol PredictionSink: AnyObject, Sendable {
     /// How many classes the pipelines should rank (the largest top_k any subscriber or
     /// the config asks for).
     var wantedTopK: Int { get }
+    /// False while nobody subscribes: the pipeline then builds no event at all.
+    var hasSubscribers: Bool { get }
+    /// The camera's prediction counter; the same object for the same name across reloads.
+    func sequence(for camera: String) -> SequenceCounter
+}
+
+/// A camera's prediction sequence number.
+public final class SequenceCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: UInt64 = 0
+    public init() {}
+    public func next() -> UInt64 { lock.withLock { value += 1; return value } }
 }
 
 /// The model shared by every pipeline: one plan (weights packed once), one pool.
@@ -85,6 +99,10 @@ public final class Pipeline: @unchecked Sendable {
     private var threads: [Thread] = []
     private let finished = DispatchSemaphore(value: 0)
     private var output: [Int8]
+    private let sequence: SequenceCounter
+    // Ranking scratch (softmax probabilities, best indices), so ranking allocates nothing.
+    private var probabilities: [Double]
+    private var best: [Int]
     // Written by the capture thread only, read under `stats`' lock via `sourceSnapshot`.
     private let sourceLock = NSLock()
     private var sourceState = SourceState.idle
@@ -116,6 +134,9 @@ public final class Pipeline: @unchecked Sendable {
         converter = FrameConverter(width: spec.shape[2], height: spec.shape[1], scale: spec.scale, zeroPoint: spec.zeroPoint)
         slot = FrameSlot(tensorBytes: spec.byteCount)
         output = [Int8](repeating: 0, count: runtime.plan.output.byteCount)
+        sequence = sink.sequence(for: config.name)
+        probabilities = [Double](repeating: 0, count: runtime.plan.output.byteCount)
+        best = [Int](repeating: 0, count: runtime.plan.output.byteCount)
     }
 
     public var name: String { config.name }
@@ -208,16 +229,55 @@ public final class Pipeline: @unchecked Sendable {
                 continue
             }
             let ready = monotonicNanos()
-            let k = min(sink?.wantedTopK ?? 5, runtime.labels.count)
-            let spec = runtime.plan.output
-            let best = output.withUnsafeBufferPointer {
-                Classification.topK(logits: $0, scale: spec.scale, zeroPoint: spec.zeroPoint, k: k, labels: runtime.labels)
-            }
             let latency = Double(ready &- stamp.monotonic) / 1e6
             stats.inferred(latencyMs: latency)
-            sink?.publish(PredictionEvent(camera: config.name, stamp: stamp, readyAt: ready,
-                                          inferenceMs: Double(ready - start) / 1e6,
-                                          top: best.map { TopClass(class: $0.index, label: $0.label, score: $0.score) }))
+            let seq = sequence.next()
+            // Nobody listening: nothing more to do, and nothing allocated for this frame.
+            guard let sink, sink.hasSubscribers else { continue }
+            let k = rank(min(sink.wantedTopK, runtime.labels.count))
+            var top: [TopClass] = []
+            top.reserveCapacity(k)
+            for i in best[0..<k] { top.append(TopClass(class: i, label: runtime.labels[i], score: probabilities[i])) }
+            sink.publish(PredictionEvent(camera: config.name, seq: seq, stamp: stamp, readyAt: ready,
+                                         inferenceMs: Double(ready - start) / 1e6, top: top))
+        }
+    }
+
+    /// Softmax of the dequantized logits into `probabilities`, and the `k` most probable
+    /// classes into `best` (ties: the lower class first), as `Classification.topK` computes
+    /// them (same arithmetic, same bits), without allocating. Returns how many were ranked.
+    private func rank(_ k: Int) -> Int {
+        let spec = runtime.plan.output
+        let scale = Double(spec.scale)
+        return output.withUnsafeBufferPointer { logits in
+            probabilities.withUnsafeMutableBufferPointer { p in
+                best.withUnsafeMutableBufferPointer { order in
+                    let n = logits.count
+                    guard n > 0, k > 0 else { return 0 }
+                    var peak = -Double.infinity
+                    for x in logits { peak = Swift.max(peak, scale * Double(Int32(x) - spec.zeroPoint)) }
+                    var sum = 0.0
+                    for i in 0..<n {
+                        let e = exp(scale * Double(Int32(logits[i]) - spec.zeroPoint) - peak)
+                        p[i] = e
+                        sum += e
+                    }
+                    var count = 0
+                    for i in 0..<n {
+                        let v = p[i]
+                        if count == k && v <= p[order[k - 1]] { continue }
+                        var j = count < k ? count : k - 1
+                        if count < k { count += 1 }
+                        while j > 0 && p[order[j - 1]] < v {
+                            order[j] = order[j - 1]
+                            j -= 1
+                        }
+                        order[j] = i
+                    }
+                    for j in 0..<count { p[order[j]] /= sum }
+                    return count
+                }
+            }
         }
     }
 

@@ -41,7 +41,6 @@ public final class SocketServer: PredictionSink, @unchecked Sendable {
 
     // Event-loop state.
     private var clients: [ObjectIdentifier: ClientConnection] = [:]
-    private var seq: [String: UInt64] = [:]
     private(set) var settings: ServerSettings
     private var stallTask: RepeatedTask?
     private var lastLoopBeat = monotonicNanos()
@@ -49,6 +48,8 @@ public final class SocketServer: PredictionSink, @unchecked Sendable {
     // Read by pipeline threads.
     private let topKLock = NSLock()
     private var topKWanted = 5
+    private var subscriberCount = 0
+    private var sequences: [String: SequenceCounter] = [:]
 
     public init(settings: ServerSettings, path: String, logger: Logger) {
         self.settings = settings
@@ -145,11 +146,20 @@ public final class SocketServer: PredictionSink, @unchecked Sendable {
 
     public var wantedTopK: Int { topKLock.withLock { topKWanted } }
 
+    public var hasSubscribers: Bool { topKLock.withLock { subscriberCount > 0 } }
+
+    public func sequence(for camera: String) -> SequenceCounter {
+        topKLock.withLock {
+            if let s = sequences[camera] { return s }
+            let s = SequenceCounter()
+            sequences[camera] = s
+            return s
+        }
+    }
+
     public func publish(_ event: PredictionEvent) {
         loop.execute { [self] in
-            let n = (seq[event.camera] ?? 0) + 1
-            seq[event.camera] = n
-            for c in clients.values { c.offer(event, seq: n) }
+            for c in clients.values { c.offer(event, seq: event.seq) }
         }
     }
 
@@ -168,7 +178,8 @@ public final class SocketServer: PredictionSink, @unchecked Sendable {
 
     func refreshTopK() {
         let k = clients.values.compactMap { $0.subscription?.topK }.reduce(settings.topK, max)
-        topKLock.withLock { topKWanted = k }
+        let n = clients.values.filter { $0.subscription != nil }.count
+        topKLock.withLock { topKWanted = k; subscriberCount = n }
     }
 
     var hello: Hello { Hello(version: EffnetdVersion.string, model: settings.model, cameras: settings.cameras) }

@@ -3,6 +3,7 @@ import EffCapture
 import EffEngine
 import EffModel
 import EffScheduler
+import EffWire
 import Foundation
 
 @main
@@ -126,11 +127,18 @@ struct Classify: ParsableCommand {
         return String(s.dropLast())
     }
 
+    /// EffWire's writer: scores in Swift's shortest round-trip form (Foundation's
+    /// serializer rounds doubles to 15 digits), so they read back bit for bit.
     func jsonLine(_ path: String, _ best: [ClassScore], _ ms: Double) -> String {
-        let top = best.map { ["class": $0.index, "label": $0.label, "score": $0.score] as [String: Any] }
-        let obj: [String: Any] = ["image": path, "latency_ms": ms, "top": top]
-        let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        var w = JSONWriter()
+        w.object { o in
+            o.field("image", path)
+            o.field("latency_ms", ms)
+            o.array("top") { a in
+                for c in best { a.object { TopClass(class: c.index, label: c.label, score: c.score).write(to: &$0) } }
+            }
+        }
+        return w.string
     }
 }
 

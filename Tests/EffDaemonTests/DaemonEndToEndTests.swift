@@ -315,6 +315,28 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertEqual(d.terminate().status, 0, d.stderr)
     }
 
+    /// What the daemon publishes for a picture is what `effctl classify` computes for the
+    /// same file: same classes, same scores to the last bit (an independent path: the
+    /// file preprocessor and Classification.topK against the camera-frame converter and the
+    /// daemon's allocation-free ranking).
+    func testPredictionsMatchEffctlClassify() throws {
+        for image in ["chelsea.jpg", "coffee.jpg", "astronaut.png"] {
+            let d = try DaemonProcess(cameras: "[[camera]]\nname = \"one\"\nimages = \"\(samples)/\(image)\"\nfps = 10")
+            try d.waitReady()
+            let c = try LineClient(path: d.socketPath)
+            _ = try hello(c)
+            _ = try subscribe(c, #"{"type":"subscribe","top_k":10}"#)
+            let p = try c.readPrediction()
+            XCTAssertEqual(d.terminate().status, 0, d.stderr)
+            let out = try runEffctl(["classify", "--json", "--top", "10", "--model", "\(repoRoot.path)/models/efficientnet-lite0-int8.tflite",
+                                     "--labels", "\(repoRoot.path)/models/imagenet-labels.txt", "\(samples)/\(image)"])
+            XCTAssertEqual(out.status, 0, out.stderr)
+            struct Classified: Decodable { var top: [TopClass] }
+            let classified = try JSONDecoder().decode(Classified.self, from: Data(out.stdout.utf8))
+            XCTAssertEqual(p.top, classified.top, image)
+        }
+    }
+
     func testBadConfigAtStartupExitsNonZeroNamingTheKey() throws {
         let d = try DaemonProcess(cameras: "[[camera]]\nname = \"x\"\nimages = \"/nonexistent/folder\"")
         d.process.waitUntilExit()
