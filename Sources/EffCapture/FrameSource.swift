@@ -56,6 +56,16 @@ public struct ColorEncoding: Sendable, Equatable {
     public static let `default` = ColorEncoding()
 }
 
+/// The clock of `Frame.timestamp`: CLOCK_MONOTONIC in nanoseconds (V4L2 drivers stamp
+/// buffers with it), for every wait, rate and latency measured against frames.
+public enum MonotonicClock {
+    @inline(__always) public static func nanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
+
 /// One frame, borrowed: `bytes` is valid only inside the closure it is handed to (for a
 /// camera it is the driver's mmapped buffer, given back to the driver right after).
 public struct Frame {

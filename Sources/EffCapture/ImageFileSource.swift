@@ -38,15 +38,10 @@ public final class ImageFileSource: FrameSource {
         }
     }
 
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
 
     public func next(timeout: Double, _ body: (Frame) throws -> Void) rethrows -> Bool {
         if state == .closed { return false }
-        let start = ImageFileSource.now()
+        let start = MonotonicClock.nanoseconds()
         if due == 0 { due = start }
         if due > start {
             let wait = due - start
@@ -56,7 +51,7 @@ public final class ImageFileSource: FrameSource {
         }
         let interval = UInt64(1e9 / fps)
         due += interval
-        let now = ImageFileSource.now()
+        let now = MonotonicClock.nanoseconds()
         if due + interval < now { due = now }  // a slow consumer: do not burst to catch up
         let path = files[index]
         index = (index + 1) % files.count

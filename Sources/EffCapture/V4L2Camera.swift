@@ -53,28 +53,23 @@ public final class V4L2Camera: FrameSource {
 
     deinit { teardown() }
 
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
 
     // MARK: FrameSource
 
     public func next(timeout: Double, _ body: (Frame) throws -> Void) rethrows -> Bool {
         if state == .closed { return false }
         if case .failed = state { usleep(UInt32(max(0, timeout) * 1e6)); return false }
-        let start = V4L2Camera.now()
+        let start = MonotonicClock.nanoseconds()
         let deadline = start + UInt64(max(0, timeout) * 1e9)
         if fd < 0 {
             if start < retryAt {
                 usleep(UInt32(min(retryAt - start, deadline - start) / 1000))
-                if V4L2Camera.now() < retryAt { return false }
+                if MonotonicClock.nanoseconds() < retryAt { return false }
             }
             guard setup() else { return false }
         }
         while true {
-            let now = V4L2Camera.now()
+            let now = MonotonicClock.nanoseconds()
             if now - lastFrameAt > UInt64(config.frameTimeout * 1e9) {
                 counters.restarts += 1
                 say("\(name): no frame for \(config.frameTimeout) s, restarting the stream")
@@ -92,7 +87,7 @@ public final class V4L2Camera: FrameSource {
                 return false
             }
             if r == 0 {
-                if V4L2Camera.now() >= deadline { return false }
+                if MonotonicClock.nanoseconds() >= deadline { return false }
                 continue
             }
             var buf = v4l2_buffer()
@@ -104,7 +99,7 @@ public final class V4L2Camera: FrameSource {
                 lose("VIDIOC_DQBUF: \(String(cString: strerror(e)))\(p.revents & Int16(POLLERR | POLLHUP) != 0 ? " (POLLERR)" : "")")
                 return false
             }
-            lastFrameAt = V4L2Camera.now()
+            lastFrameAt = MonotonicClock.nanoseconds()
             if let last = lastSequence, buf.sequence > last &+ 1 { counters.dropped += UInt64(buf.sequence - last - 1) }
             lastSequence = buf.sequence
             let index = Int(buf.index)
@@ -112,7 +107,7 @@ public final class V4L2Camera: FrameSource {
             if buf.flags & EFFV4L2_BUF_FLAG_ERROR != 0 {
                 counters.errors += 1
                 requeue(&buf)
-                if V4L2Camera.now() >= deadline { return false }
+                if MonotonicClock.nanoseconds() >= deadline { return false }
                 continue
             }
             let used = choice?.format == .mjpeg ? Int(buf.bytesused) : min(maps[index].length, max(Int(buf.bytesused), sizeImage))
@@ -155,7 +150,7 @@ public final class V4L2Camera: FrameSource {
         say("\(name): lost (\(why)); releasing it and waiting for it to return")
         teardown()
         state = .waitingForDevice(why)
-        retryAt = V4L2Camera.now() + UInt64(config.minBackoff * 1e9)
+        retryAt = MonotonicClock.nanoseconds() + UInt64(config.minBackoff * 1e9)
         backoff = config.minBackoff
     }
 
@@ -163,7 +158,7 @@ public final class V4L2Camera: FrameSource {
         if state != .waitingForDevice(why) { say("\(name): \(why); retrying every ≤ \(config.maxBackoff) s") }
         teardown()
         state = .waitingForDevice(why)
-        retryAt = V4L2Camera.now() + UInt64(backoff * 1e9)
+        retryAt = MonotonicClock.nanoseconds() + UInt64(backoff * 1e9)
         backoff = min(config.maxBackoff, backoff * 2)
     }
 
@@ -262,7 +257,7 @@ public final class V4L2Camera: FrameSource {
         var type = Int32(V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue)
         guard ioctl(EFFV4L2_VIDIOC_STREAMON, &type) == 0 else { return fail("VIDIOC_STREAMON") }
         streaming = true
-        lastFrameAt = V4L2Camera.now()
+        lastFrameAt = MonotonicClock.nanoseconds()
         if state != .streaming {
             if case .waitingForDevice = state { counters.restarts += 1 }
             let c = choice!

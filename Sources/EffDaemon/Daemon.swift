@@ -1,3 +1,4 @@
+import EffCapture
 import EffWire
 import Foundation
 import Logging
@@ -12,7 +13,7 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
     private let logger: Logger
     private let notifier: SystemdNotifier
     public let server: SocketServer
-    private let startedAt = monotonicNanos()
+    private let startedAt = MonotonicClock.nanoseconds()
 
     // Swapped by reload; read by status and the watchdog.
     private let lock = NSLock()
@@ -168,7 +169,7 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
 
     public func status(clients: Int, subscribers: [String: Int]) -> Status {
         let (rt, pipes, r, rr) = lock.withLock { (runtime, pipelines, reloads, reloadsRejected) }
-        return Status(version: EffnetdVersion.string, pid: Int(getpid()), uptimeS: Double(monotonicNanos() - startedAt) / 1e9,
+        return Status(version: EffnetdVersion.string, pid: Int(getpid()), uptimeS: Double(MonotonicClock.nanoseconds() - startedAt) / 1e9,
                       model: rt.modelName, isa: rt.plan.isa, threads: rt.threads, clients: clients, reloads: r,
                       reloadsRejected: rr, cameras: pipes.map { $0.status(subscribers: subscribers[$0.name] ?? 0) })
     }

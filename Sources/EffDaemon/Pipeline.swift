@@ -171,7 +171,7 @@ public final class Pipeline: @unchecked Sendable {
         var lastError: UInt64 = 0
         while !isStopping {
             let got = source.next(timeout: 0.25) { frame in
-                let now = monotonicNanos(), wall = wallNanos()
+                let now = MonotonicClock.nanoseconds(), wall = wallNanos()
                 let mono = frame.timestamp > 0 && frame.timestamp <= now ? frame.timestamp : now
                 let stamp = FrameStamp(monotonic: mono, wall: wall &- (now &- mono), sequence: frame.sequence)
                 stats.frameArrived(format: frame.format.fourccName, width: frame.width, height: frame.height)
@@ -218,7 +218,7 @@ public final class Pipeline: @unchecked Sendable {
             }
             stats.inferenceAlive()
             guard let (tensor, stamp) = slot.take(timeout: 0.5) else { continue }
-            let start = monotonicNanos()
+            let start = MonotonicClock.nanoseconds()
             do {
                 try output.withUnsafeMutableBytes { out in
                     try engine.run(input: UnsafeRawBufferPointer(tensor), output: out)
@@ -228,7 +228,7 @@ public final class Pipeline: @unchecked Sendable {
                 logger.critical("inference failed: \(error)")
                 continue
             }
-            let ready = monotonicNanos()
+            let ready = MonotonicClock.nanoseconds()
             let latency = Double(ready &- stamp.monotonic) / 1e6
             stats.inferred(latencyMs: latency)
             let seq = sequence.next()
@@ -283,7 +283,7 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Seconds since either thread last showed life (the watchdog's test of progress).
     public func stalledFor() -> Double {
-        let now = monotonicNanos()
+        let now = MonotonicClock.nanoseconds()
         let s = stats.snapshot()
         return Double(now &- min(s.captureBeat, s.inferenceBeat)) / 1e9
     }

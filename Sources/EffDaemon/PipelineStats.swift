@@ -1,11 +1,6 @@
+import EffCapture
 import Foundation
 
-/// Monotonic clock in nanoseconds (the clock V4L2 timestamps use).
-@inline(__always) func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
 
 @inline(__always) func wallNanos() -> UInt64 {
     var ts = timespec()
@@ -60,11 +55,11 @@ final class PipelineStats: @unchecked Sendable {
     private var inferenceTimes = SampleRing(capacity: 128)
     private var latencies = SampleRing(capacity: 512)
     /// Monotonic nanoseconds of the last sign of life of each thread (the watchdog's input).
-    private(set) var captureBeat: UInt64 = monotonicNanos()
-    private(set) var inferenceBeat: UInt64 = monotonicNanos()
+    private(set) var captureBeat: UInt64 = MonotonicClock.nanoseconds()
+    private(set) var inferenceBeat: UInt64 = MonotonicClock.nanoseconds()
 
     func frameArrived(format f: String, width w: Int, height h: Int) {
-        let now = Double(monotonicNanos()) / 1e9
+        let now = Double(MonotonicClock.nanoseconds()) / 1e9
         lock.withLock {
             frames += 1
             frameTimes.add(now)
@@ -75,7 +70,7 @@ final class PipelineStats: @unchecked Sendable {
     func convertFailed() { lock.withLock { convertErrors += 1 } }
 
     func inferred(latencyMs: Double) {
-        let now = Double(monotonicNanos()) / 1e9
+        let now = Double(MonotonicClock.nanoseconds()) / 1e9
         lock.withLock {
             inferences += 1
             inferenceTimes.add(now)
@@ -83,8 +78,8 @@ final class PipelineStats: @unchecked Sendable {
         }
     }
 
-    func captureAlive() { let t = monotonicNanos(); lock.withLock { captureBeat = t } }
-    func inferenceAlive() { let t = monotonicNanos(); lock.withLock { inferenceBeat = t } }
+    func captureAlive() { let t = MonotonicClock.nanoseconds(); lock.withLock { captureBeat = t } }
+    func inferenceAlive() { let t = MonotonicClock.nanoseconds(); lock.withLock { inferenceBeat = t } }
 
     struct Snapshot {
         var frames: UInt64, inferences: UInt64, convertErrors: UInt64
@@ -95,7 +90,7 @@ final class PipelineStats: @unchecked Sendable {
     }
 
     func snapshot() -> Snapshot {
-        let now = Double(monotonicNanos()) / 1e9
+        let now = Double(MonotonicClock.nanoseconds()) / 1e9
         return lock.withLock {
             Snapshot(frames: frames, inferences: inferences, convertErrors: convertErrors, format: format, width: width,
                      height: height, framesPerS: frameTimes.rate(now: now, window: 5),

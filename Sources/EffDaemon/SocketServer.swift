@@ -1,3 +1,4 @@
+import EffCapture
 import EffWire
 import Foundation
 import Logging
@@ -43,7 +44,7 @@ public final class SocketServer: PredictionSink, @unchecked Sendable {
     private var clients: [ObjectIdentifier: ClientConnection] = [:]
     private(set) var settings: ServerSettings
     private var stallTask: RepeatedTask?
-    private var lastLoopBeat = monotonicNanos()
+    private var lastLoopBeat = MonotonicClock.nanoseconds()
 
     // Read by pipeline threads.
     private let topKLock = NSLock()
@@ -139,7 +140,7 @@ public final class SocketServer: PredictionSink, @unchecked Sendable {
     /// Seconds since the event loop last ran its periodic task (the watchdog's check of it).
     public func loopStalledFor() -> Double {
         let beat = topKLock.withLock { lastLoopBeat }
-        return Double(monotonicNanos() &- beat) / 1e9
+        return Double(MonotonicClock.nanoseconds() &- beat) / 1e9
     }
 
     // MARK: PredictionSink
@@ -200,7 +201,7 @@ public final class SocketServer: PredictionSink, @unchecked Sendable {
     }
 
     private func tick() {
-        let now = monotonicNanos()
+        let now = MonotonicClock.nanoseconds()
         topKLock.withLock { lastLoopBeat = now }
         for c in clients.values { c.checkStall(now: now, timeout: settings.stallTimeout) }
     }
@@ -245,7 +246,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var queue = Ring<(PredictionEvent, UInt64)>()
     /// Predictions dropped since the last one this client was sent.
     private var dropped: UInt64 = 0
-    private var lastWritable = monotonicNanos()
+    private var lastWritable = MonotonicClock.nanoseconds()
     private var name = "client"
 
     init(server: SocketServer) { self.server = server }
@@ -345,7 +346,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     func offer(_ event: PredictionEvent, seq: UInt64) {
         guard !closing, let sub = subscription, sub.cameras?.contains(event.camera) ?? true else { return }
         if queue.isEmpty, let ch = context?.channel, ch.isWritable {
-            lastWritable = monotonicNanos()
+            lastWritable = MonotonicClock.nanoseconds()
             write(event, seq: seq, sub)
             context?.flush()
             return
@@ -359,7 +360,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func drain() {
         guard let sub = subscription, let ctx = context else { return }
-        lastWritable = monotonicNanos()
+        lastWritable = MonotonicClock.nanoseconds()
         var wrote = false
         while ctx.channel.isWritable, let (event, seq) = queue.removeFirst() {
             write(event, seq: seq, sub)
@@ -371,7 +372,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private func write(_ event: PredictionEvent, seq: UInt64, _ sub: Subscription) {
         // Sent even when no class reaches min_score (an empty `top`), so `seq` gaps mean drops only.
         let top = event.top.prefix(sub.topK).filter { $0.score >= sub.minScore }
-        let now = monotonicNanos()
+        let now = MonotonicClock.nanoseconds()
         let p = Prediction(camera: event.camera, seq: seq, capturedAt: RFC3339.format(unixNanoseconds: event.stamp.wall),
                            latencyMs: Double(now &- event.stamp.monotonic) / 1e6, inferenceMs: event.inferenceMs,
                            top: Array(top), dropped: dropped > 0 ? dropped : nil)
