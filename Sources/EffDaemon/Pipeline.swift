@@ -234,50 +234,20 @@ public final class Pipeline: @unchecked Sendable {
             let seq = sequence.next()
             // Nobody listening: nothing more to do, and nothing allocated for this frame.
             guard let sink, sink.hasSubscribers else { continue }
-            let k = rank(min(sink.wantedTopK, runtime.labels.count))
+            let spec = runtime.plan.output
+            let k = output.withUnsafeBufferPointer { logits in
+                probabilities.withUnsafeMutableBufferPointer { p in
+                    best.withUnsafeMutableBufferPointer { b in
+                        Classification.rank(logits: logits, scale: spec.scale, zeroPoint: spec.zeroPoint, probabilities: p,
+                                            best: UnsafeMutableBufferPointer(rebasing: b[0..<min(sink.wantedTopK, b.count)]))
+                    }
+                }
+            }
             var top: [TopClass] = []
             top.reserveCapacity(k)
             for i in best[0..<k] { top.append(TopClass(class: i, label: runtime.labels[i], score: probabilities[i])) }
             sink.publish(PredictionEvent(camera: config.name, seq: seq, stamp: stamp, readyAt: ready,
                                          inferenceMs: Double(ready - start) / 1e6, top: top))
-        }
-    }
-
-    /// Softmax of the dequantized logits into `probabilities`, and the `k` most probable
-    /// classes into `best` (ties: the lower class first), as `Classification.topK` computes
-    /// them (same arithmetic, same bits), without allocating. Returns how many were ranked.
-    private func rank(_ k: Int) -> Int {
-        let spec = runtime.plan.output
-        let scale = Double(spec.scale)
-        return output.withUnsafeBufferPointer { logits in
-            probabilities.withUnsafeMutableBufferPointer { p in
-                best.withUnsafeMutableBufferPointer { order in
-                    let n = logits.count
-                    guard n > 0, k > 0 else { return 0 }
-                    var peak = -Double.infinity
-                    for x in logits { peak = Swift.max(peak, scale * Double(Int32(x) - spec.zeroPoint)) }
-                    var sum = 0.0
-                    for i in 0..<n {
-                        let e = exp(scale * Double(Int32(logits[i]) - spec.zeroPoint) - peak)
-                        p[i] = e
-                        sum += e
-                    }
-                    var count = 0
-                    for i in 0..<n {
-                        let v = p[i]
-                        if count == k && v <= p[order[k - 1]] { continue }
-                        var j = count < k ? count : k - 1
-                        if count < k { count += 1 }
-                        while j > 0 && p[order[j - 1]] < v {
-                            order[j] = order[j - 1]
-                            j -= 1
-                        }
-                        order[j] = i
-                    }
-                    for j in 0..<count { p[order[j]] /= sum }
-                    return count
-                }
-            }
         }
     }
 

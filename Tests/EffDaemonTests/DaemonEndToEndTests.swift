@@ -316,9 +316,8 @@ final class DaemonEndToEndTests: XCTestCase {
     }
 
     /// What the daemon publishes for a picture is what `effctl classify` computes for the
-    /// same file: same classes, same scores to the last bit (an independent path: the
-    /// file preprocessor and Classification.topK against the camera-frame converter and the
-    /// daemon's allocation-free ranking).
+    /// same file: same classes, same scores to the last bit (the file preprocessor against
+    /// the camera-frame converter, the image source, the pipeline and the socket).
     func testPredictionsMatchEffctlClassify() throws {
         for image in ["chelsea.jpg", "coffee.jpg", "astronaut.png"] {
             let d = try DaemonProcess(cameras: "[[camera]]\nname = \"one\"\nimages = \"\(samples)/\(image)\"\nfps = 10")
