@@ -122,11 +122,16 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
         }
         notifier.stopping()
         logger.notice("stopping")
+        stopAll(pipes)
+        server.shutdown()
+        lock.withLock { runtime }.shutdown()
+    }
+
+    /// Stops pipelines, each within 1 s; one stuck in a driver call is left behind, logged.
+    private func stopAll(_ pipes: [Pipeline]) {
         for p in pipes where !p.stop(timeout: 1) {
             logger.error("camera did not stop within 1 s; leaving it", metadata: ["camera": .string(p.name)])
         }
-        server.shutdown()
-        lock.withLock { runtime }.shutdown()
     }
 
     private func describe() -> String {
@@ -192,9 +197,7 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
                     notes.append("socket path, mode and group take effect at restart")
                 }
                 let (oldPipes, oldRuntime) = lock.withLock { (pipelines, runtime) }
-                for p in oldPipes where !p.stop(timeout: 1) {
-                    logger.error("camera did not stop within 1 s; leaving it", metadata: ["camera": .string(p.name)])
-                }
+                stopAll(oldPipes)
                 var applied = new
                 applied.socketPath = old.socketPath; applied.socketMode = old.socketMode; applied.socketGroup = old.socketGroup
                 lock.withLock {

@@ -180,7 +180,7 @@ public final class Pipeline: @unchecked Sendable {
                 } catch {
                     stats.convertFailed()
                     // One line per 100 bad frames, so a broken stream cannot flood the journal.
-                    let n = stats.snapshot().convertErrors
+                    let n = stats.convertErrorCount
                     if n - lastError >= 100 || lastError == 0 {
                         logger.warning("frame skipped: \(error)", metadata: ["errors": "\(n)"])
                         lastError = n
@@ -211,7 +211,7 @@ public final class Pipeline: @unchecked Sendable {
 
     private func inferenceLoop() {
         while !isStopping {
-            if let hang = testHang, stats.snapshot().inferences > 0 {
+            if let hang = testHang, stats.inferenceCount > 0 {
                 testHang = nil
                 logger.warning("EFFNETD_TEST_HANG: hanging for \(hang) s")
                 Thread.sleep(forTimeInterval: hang)
@@ -253,9 +253,7 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Seconds since either thread last showed life (the watchdog's test of progress).
     public func stalledFor() -> Double {
-        let now = MonotonicClock.nanoseconds()
-        let s = stats.snapshot()
-        return Double(now &- min(s.captureBeat, s.inferenceBeat)) / 1e9
+        Double(MonotonicClock.nanoseconds() &- stats.oldestBeat) / 1e9
     }
 
     public func status(subscribers: Int) -> CameraStatus {

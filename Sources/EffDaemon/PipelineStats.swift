@@ -81,12 +81,17 @@ final class PipelineStats: @unchecked Sendable {
     func captureAlive() { let t = MonotonicClock.nanoseconds(); lock.withLock { captureBeat = t } }
     func inferenceAlive() { let t = MonotonicClock.nanoseconds(); lock.withLock { inferenceBeat = t } }
 
+    /// The older of the two threads' heartbeats (cheap: the watchdog reads it each period).
+    var oldestBeat: UInt64 { lock.withLock { min(captureBeat, inferenceBeat) } }
+
+    var inferenceCount: UInt64 { lock.withLock { inferences } }
+    var convertErrorCount: UInt64 { lock.withLock { convertErrors } }
+
     struct Snapshot {
         var frames: UInt64, inferences: UInt64, convertErrors: UInt64
         var format: String, width: Int, height: Int
         var framesPerS: Double, inferencesPerS: Double
         var p50: Double, p99: Double
-        var captureBeat: UInt64, inferenceBeat: UInt64
     }
 
     func snapshot() -> Snapshot {
@@ -95,8 +100,7 @@ final class PipelineStats: @unchecked Sendable {
             Snapshot(frames: frames, inferences: inferences, convertErrors: convertErrors, format: format, width: width,
                      height: height, framesPerS: frameTimes.rate(now: now, window: 5),
                      inferencesPerS: inferenceTimes.rate(now: now, window: 5),
-                     p50: latencies.percentile(0.5), p99: latencies.percentile(0.99),
-                     captureBeat: captureBeat, inferenceBeat: inferenceBeat)
+                     p50: latencies.percentile(0.5), p99: latencies.percentile(0.99))
         }
     }
 }

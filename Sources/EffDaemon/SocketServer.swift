@@ -243,7 +243,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
     private var closing = false
     private var registered = false
     /// Predictions waiting for the socket to take them, oldest first (bounded ring).
-    private var queue = Ring<(PredictionEvent, UInt64)>()
+    private var queue = CircularBuffer<(PredictionEvent, UInt64)>()
     /// Predictions dropped since the last one this client was sent.
     private var dropped: UInt64 = 0
     private var lastWritable = MonotonicClock.nanoseconds()
@@ -362,7 +362,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let sub = subscription, let ctx = context else { return }
         lastWritable = MonotonicClock.nanoseconds()
         var wrote = false
-        while ctx.channel.isWritable, let (event, seq) = queue.removeFirst() {
+        while ctx.channel.isWritable, let (event, seq) = queue.popFirst() {
             write(event, seq: seq, sub)
             wrote = true
         }
@@ -425,40 +425,5 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         buf.writeBytes(ErrorMessage(message).lineBytes)
         buf.writeInteger(UInt8(ascii: "\n"))
         ctx.writeAndFlush(wrapOutboundOut(buf)).whenComplete { _ in ctx.close(promise: nil) }
-    }
-}
-
-/// A growable FIFO ring (amortised O(1) at both ends; grows to the largest size seen).
-struct Ring<Element> {
-    private var items: [Element?] = []
-    private var head = 0
-    private(set) var count = 0
-    var isEmpty: Bool { count == 0 }
-
-    mutating func append(_ e: Element) {
-        if count == items.count {
-            var grown = [Element?](repeating: nil, count: max(16, items.count * 2))
-            for i in 0..<count { grown[i] = items[(head + i) % items.count] }
-            items = grown
-            head = 0
-        }
-        items[(head + count) % items.count] = e
-        count += 1
-    }
-
-    @discardableResult
-    mutating func removeFirst() -> Element? {
-        guard count > 0 else { return nil }
-        let e = items[head]
-        items[head] = nil
-        head = (head + 1) % items.count
-        count -= 1
-        return e
-    }
-
-    mutating func removeAll() {
-        items = []
-        head = 0
-        count = 0
     }
 }
