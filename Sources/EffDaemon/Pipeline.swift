@@ -11,8 +11,8 @@ public struct PredictionEvent: Sendable {
     /// Per camera, +1 for every prediction made (subscribed or not), across reloads.
     public var seq: UInt64
     public var stamp: FrameStamp
-    /// Monotonic nanoseconds when the prediction was ready.
-    public var readyAt: UInt64
+    /// `stamp.wall` as RFC 3339, formatted once for every subscriber.
+    public var capturedAt: String
     public var inferenceMs: Double
     /// The best classes, best first; as many as the most demanding subscriber wants.
     public var top: [TopClass]
@@ -246,8 +246,8 @@ public final class Pipeline: @unchecked Sendable {
             var top: [TopClass] = []
             top.reserveCapacity(k)
             for i in best[0..<k] { top.append(TopClass(class: i, label: runtime.labels[i], score: probabilities[i])) }
-            sink.publish(PredictionEvent(camera: config.name, seq: seq, stamp: stamp, readyAt: ready,
-                                         inferenceMs: Double(ready - start) / 1e6, top: top))
+            sink.publish(PredictionEvent(camera: config.name, seq: seq, stamp: stamp,
+                                         capturedAt: RFC3339.format(unixNanoseconds: stamp.wall), inferenceMs: Double(ready - start) / 1e6, top: top))
         }
     }
 

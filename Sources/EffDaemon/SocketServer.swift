@@ -373,7 +373,7 @@ final class ClientConnection: ChannelInboundHandler, @unchecked Sendable {
         // Sent even when no class reaches min_score (an empty `top`), so `seq` gaps mean drops only.
         let top = event.top.prefix(sub.topK).filter { $0.score >= sub.minScore }
         let now = MonotonicClock.nanoseconds()
-        let p = Prediction(camera: event.camera, seq: seq, capturedAt: RFC3339.format(unixNanoseconds: event.stamp.wall),
+        let p = Prediction(camera: event.camera, seq: seq, capturedAt: event.capturedAt,
                            latencyMs: Double(now &- event.stamp.monotonic) / 1e6, inferenceMs: event.inferenceMs,
                            top: Array(top), dropped: dropped > 0 ? dropped : nil)
         dropped = 0
