@@ -70,7 +70,8 @@ public final class FrameConverter {
         case .mjpeg:
             return nil
         }
-        let need = (0..<3).map { effk_frame_plane_bytes(&f, Int32($0)) }.reduce(0, +)
+        // A plain sum: a map here allocated an array on every frame.
+        let need = effk_frame_plane_bytes(&f, 0) + effk_frame_plane_bytes(&f, 1) + effk_frame_plane_bytes(&f, 2)
         return need <= frame.bytes.count ? f : nil
     }
 

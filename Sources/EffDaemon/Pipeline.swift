@@ -144,10 +144,16 @@ public final class Pipeline: @unchecked Sendable {
     private var isStopping: Bool { stopLock.withLock { stopping } }
 
     public func start() {
-        let capture = Thread { [self] in captureLoop(); finished.signal() }
-        capture.name = "capture \(config.name)"
-        let inference = Thread { [self] in inferenceLoop(); finished.signal() }
-        inference.name = "infer \(config.name)"
+        let capture = Thread { [self] in
+            WorkerPool.nameCurrentThread("capture \(config.name)")
+            captureLoop()
+            finished.signal()
+        }
+        let inference = Thread { [self] in
+            WorkerPool.nameCurrentThread("infer \(config.name)")
+            inferenceLoop()
+            finished.signal()
+        }
         threads = [capture, inference]
         capture.start()
         inference.start()

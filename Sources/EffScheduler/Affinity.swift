@@ -60,9 +60,12 @@ enum Affinity {
         return words.withUnsafeBytes { set(thread, setBytes, $0.baseAddress) } == 0
     }
 
-    /// Best effort, for `top -H` / perf; names are cut to 15 bytes by the kernel.
+    /// Best effort, for `top -H` / perf. The kernel refuses names over 15 bytes (ERANGE),
+    /// so longer ones are cut here.
     static func name(_ thread: pthread_t, _ name: String) {
         guard let set = setThreadName else { return }
-        _ = name.withCString { set(thread, $0) }
+        var bytes = Array(name.utf8.prefix(15))
+        bytes.append(0)
+        _ = bytes.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { set(thread, $0.baseAddress) } }
     }
 }

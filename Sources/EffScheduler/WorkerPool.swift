@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A per-core work-stealing thread pool for data-parallel loops (`parallelFor`)
 /// and whole jobs (`submit`).
 ///
@@ -91,6 +99,12 @@ public final class WorkerPool: @unchecked Sendable {
         core.awake.wrappingIncrement(ordering: .relaxed)
         defer { core.awake.wrappingDecrement(ordering: .relaxed) }
         return try body()
+    }
+
+    /// Names the calling thread as the kernel sees it (top -H, gdb, /proc/…/comm), cut to
+    /// 15 bytes; the pool names its own workers "effsched-N" the same way.
+    public static func nameCurrentThread(_ name: String) {
+        Affinity.name(pthread_self(), name)
     }
 
     public func shutdown() {
