@@ -8,8 +8,7 @@ import Foundation
 struct StepRunner {
     /// Work items of the step.
     private(set) var count = 1
-    /// Items per tile, and tiles; 1 tile means the step runs whole on the calling thread.
-    private(set) var tile = 1
+    /// Tiles; 1 means the step runs whole on the calling thread.
     private(set) var tiles = 1
     /// Computes items [a, b).
     private(set) var run: (Int, Int) -> Void = { _, _ in }
@@ -22,17 +21,27 @@ struct StepRunner {
     init(_ step: Step, arena: UnsafeMutableRawPointer, kernels k: effk_isa_kernels, lanes: Int) {
         func i8(_ offset: Int) -> UnsafeMutablePointer<Int8> { (arena + offset).assumingMemoryBound(to: Int8.self) }
         func f32(_ offset: Int) -> UnsafeMutablePointer<Float> { (arena + offset).assumingMemoryBound(to: Float.self) }
-        /// Splits `count` items into about tilesPerLane × lanes tiles of at least `minTile`
-        /// items, in multiples of `align`.
+        /// Splits `count` items into tiles of at least `minTile` items, in whole units of
+        /// `align` (micro-kernel rows), about tilesPerLane per lane. The tile count is a
+        /// multiple of the lanes where the work allows and tiles differ by at most one unit,
+        /// so an even share exists for every lane (7 tiles on 2 lanes would leave one lane
+        /// 4/7 of the step).
         func tiled(_ count: Int, minTile: Int, align: Int = 1, _ body: @escaping (Int, Int) -> Void) {
             self.count = count
             run = body
-            guard lanes > 1, count >= 2 * minTile else { return }
-            var tile = max(minTile, (count + lanes * Self.tilesPerLane - 1) / (lanes * Self.tilesPerLane))
-            tile = (tile + align - 1) / align * align
-            self.tile = tile
-            tiles = (count + tile - 1) / tile
-            runTiles = { r in for t in r { body(t * tile, min(count, (t + 1) * tile)) } }
+            let units = (count + align - 1) / align
+            let minUnits = max(1, (minTile + align - 1) / align)
+            guard lanes > 1, units >= 2 * minUnits else { return }
+            var n = min(units / minUnits, lanes * Self.tilesPerLane)
+            if n > lanes { n -= n % lanes }
+            tiles = n
+            let quotient = units / n, remainder = units % n
+            runTiles = { range in
+                for t in range {
+                    let start = (t * quotient + min(t, remainder)) * align
+                    body(start, min(count, start + (quotient + (t < remainder ? 1 : 0)) * align))
+                }
+            }
         }
         /// A step that runs whole.
         func single(_ body: @escaping () -> Void) { run = { _, _ in body() } }
@@ -70,15 +79,17 @@ struct StepRunner {
                 withUnsafePointer(to: p) { k.fc($0, i8(x), w.pointer, scale.typed(Double.self), i8(y), Int32(a), Int32(b)) }
             }
         case let .add(p, x1, x2, y, n):
-            tiled(n, minTile: 16384, align: 64) { a, b in
+            // ADD and MUL requantize every element (~0.7 ns each with AVX-512): 2 K elements
+            // are ~1.5 µs, worth a tile. LOOKUP is ~10× cheaper per element.
+            tiled(n, minTile: 2048, align: 64) { a, b in
                 withUnsafePointer(to: p) { k.add($0, i8(x1) + a, i8(x2) + a, i8(y) + a, b - a) }
             }
         case let .mul(p, x1, x2, y, n):
-            tiled(n, minTile: 16384, align: 64) { a, b in
+            tiled(n, minTile: 2048, align: 64) { a, b in
                 withUnsafePointer(to: p) { k.mul($0, i8(x1) + a, i8(x2) + a, i8(y) + a, b - a) }
             }
         case let .mulChannel(p, x, ch, y, c, pixels):
-            tiled(pixels, minTile: max(1, 16384 / max(c, 1))) { a, b in
+            tiled(pixels, minTile: max(1, 2048 / max(c, 1))) { a, b in
                 withUnsafePointer(to: p) { k.mul_channel($0, i8(x), i8(ch), i8(y), Int32(c), Int32(a), Int32(b)) }
             }
         case let .lookup(table, x, y, n):
