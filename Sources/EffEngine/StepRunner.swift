@@ -43,6 +43,30 @@ struct StepRunner {
                 }
             }
         }
+        /// Splits rows × channels: up to tilesPerLane × lanes groups of whole channel blocks,
+        /// times row bands of at least `minRows` rows when there are fewer groups than that,
+        /// the tile count rounded up to a multiple of the lanes where the rows allow.
+        func tiled(rows: Int, minRows: Int, channels: Int, block: Int,
+                   _ body: @escaping (_ y0: Int, _ y1: Int, _ c0: Int, _ c1: Int) -> Void) {
+            count = rows
+            run = { a, b in body(a, b, 0, channels) }
+            let target = lanes * Self.tilesPerLane
+            let blocks = (channels + block - 1) / block
+            let groups = min(blocks, target)
+            let maxBands = max(1, rows / minRows)
+            var bands = min(maxBands, (target + groups - 1) / groups)
+            while (groups * bands) % lanes != 0, bands < maxBands { bands += 1 }
+            guard lanes > 1, groups * bands > 1 else { return }
+            tiles = groups * bands
+            let bq = blocks / groups, br = blocks % groups, rq = rows / bands, rr = rows % bands
+            runTiles = { range in
+                for t in range {
+                    let g = t / bands, r = t % bands
+                    let b0 = g * bq + min(g, br), y0 = r * rq + min(r, rr)
+                    body(y0, y0 + rq + (r < rr ? 1 : 0), b0 * block, min(channels, (b0 + bq + (g < br ? 1 : 0)) * block))
+                }
+            }
+        }
         /// A step that runs whole.
         func single(_ body: @escaping () -> Void) { run = { _, _ in body() } }
 
@@ -62,9 +86,22 @@ struct StepRunner {
             }
         case let .depthwisePacked(p, x, w, m, s, y):
             // A row tile re-reads the kernel's input halo: keep tiles at least that tall.
-            tiled(Int(p.out_h), minTile: max(2, Int(p.kernel_h / p.stride_h))) { a, b in
-                withUnsafePointer(to: p) {
-                    k.dwconv($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+            let minRows = max(2, Int(p.kernel_h / p.stride_h))
+            if let channels = k.dwconv_channels, k.dwconv_channel_block > 0 {
+                // Channel groups first (no halo), then row bands for the lanes still idle:
+                // late layers (7 or 14 rows, 480+ channels) split evenly by channels alone.
+                tiled(rows: Int(p.out_h), minRows: minRows, channels: Int(p.out_c),
+                      block: Int(k.dwconv_channel_block)) { y0, y1, c0, c1 in
+                    withUnsafePointer(to: p) {
+                        channels($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y),
+                                 Int32(y0), Int32(y1), Int32(c0), Int32(c1))
+                    }
+                }
+            } else {
+                tiled(Int(p.out_h), minTile: minRows) { a, b in
+                    withUnsafePointer(to: p) {
+                        k.dwconv($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                    }
                 }
             }
         case let .depthwise(p, x, f, bias, m, s, y):

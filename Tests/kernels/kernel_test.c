@@ -563,6 +563,48 @@ static void test_conv(const effk_isa_kernels *k) {
 
 // ---- dwconv -----------------------------------------------------------------------------------
 
+// dwconv_channels: every output from a random grid of row pieces x channel-block pieces must
+// equal ref; then one random tile alone must write its rows x channels and nothing else.
+static void check_channel_tiles(const effk_isa_kernels *k, test_result *r,
+                                const effk_conv2d_params *p, const int8_t *input,
+                                const void *packed, const int32_t *mult, const int32_t *shift,
+                                const int8_t *ref) {
+  const int32_t c = p->out_c, cbk = k->dwconv_channel_block;
+  const int32_t blocks = (c + cbk - 1) / cbk;
+  const size_t out_n = (size_t)p->out_h * p->out_w * c;
+  int8_t *out = (int8_t *)xmalloc(out_n);
+  memset(out, SENTINEL, out_n);
+  int32_t ycuts[6], bcuts[6];
+  const int ny = split_range(0, p->out_h, ycuts), nb = split_range(0, blocks, bcuts);
+  for (int i = 0; i < ny; ++i)
+    for (int j = 0; j < nb; ++j) {
+      const int32_t c1 = bcuts[j + 1] * cbk < c ? bcuts[j + 1] * cbk : c;
+      k->dwconv_channels(p, input, packed, mult, shift, out, ycuts[i], ycuts[i + 1],
+                         bcuts[j] * cbk, c1);
+    }
+  ++r->cases;
+  const long d = first_diff(ref, out, out_n);
+  if (d >= 0)
+    tr_fail(r, "dwconv_channels grid, in %dx%dx%d k %dx%d s %d: byte %ld (ch %ld) got %d want %d",
+            p->in_h, p->in_w, c, p->kernel_h, p->kernel_w, p->stride_h, d, d % c, out[d], ref[d]);
+  memset(out, SENTINEL, out_n);
+  const int32_t y0 = rnd_range(0, p->out_h - 1), y1 = rnd_range(y0 + 1, p->out_h);
+  const int32_t b0 = rnd_range(0, blocks - 1), b1 = rnd_range(b0 + 1, blocks);
+  const int32_t c0 = b0 * cbk, c1 = b1 * cbk < c ? b1 * cbk : c;
+  k->dwconv_channels(p, input, packed, mult, shift, out, y0, y1, c0, c1);
+  ++r->cases;
+  for (size_t i = 0; i < out_n; ++i) {
+    const int32_t y = (int32_t)(i / ((size_t)p->out_w * c)), ch = (int32_t)(i % c);
+    const int8_t want = (y >= y0 && y < y1 && ch >= c0 && ch < c1) ? ref[i] : SENTINEL;
+    if (out[i] != want) {
+      tr_fail(r, "dwconv_channels tile rows [%d,%d) channels [%d,%d) of %dx%d: byte %zu got %d want %d",
+              y0, y1, c0, c1, p->out_h, c, i, out[i], want);
+      break;
+    }
+  }
+  free(out);
+}
+
 static void dwconv_run(const effk_isa_kernels *k, test_result *r, const conv_case *c) {
   effk_conv2d_params p;
   fill_conv_params(&p, c, c->in_c);
@@ -580,6 +622,7 @@ static void dwconv_run(const effk_isa_kernels *k, test_result *r, const conv_cas
   void *packed = xmalloc(k->dwconv_packed_size(c->kh, c->kw, ch));
   k->dwconv_pack(filter, bias, c->kh, c->kw, ch, p.input_zero_point, packed);
   check_rows(k, r, call_dwconv, &p, input, packed, mult, shift, ref, "dwconv");
+  if (k->dwconv_channels) check_channel_tiles(k, r, &p, input, packed, mult, shift, ref);
   free(input);
   free(filter);
   free(bias);

@@ -113,6 +113,10 @@ void effk_qs8_dwconv_pack__avx2(const int8_t *filter, const int32_t *bias, int32
 void effk_qs8_dwconv_16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
                                 const void *packed, const int32_t *mult, const int32_t *shift,
                                 int8_t *output, int32_t oy_begin, int32_t oy_end);
+void effk_qs8_dwconv_channels_16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
+                                         const void *packed, const int32_t *mult,
+                                         const int32_t *shift, int8_t *output, int32_t oy_begin,
+                                         int32_t oy_end, int32_t c_begin, int32_t c_end);
 void effk_qs8_add__avx2(const effk_add_params *p, const int8_t *a, const int8_t *b, int8_t *out,
                         size_t n);
 void effk_qs8_mul__avx2(const effk_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out,

@@ -151,16 +151,20 @@ EFFK_T256 static void dw_any(const int TAIL, const effk_conv2d_params *p, const 
     dw_block(p->kernel_h, p->kernel_w, 0, 1, p, input, k, output, cb, oy_begin, oy_end);
 }
 
-EFFK_T256 void effk_qs8_dwconv_16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
-                                          const void *packed, const int32_t *mult,
-                                          const int32_t *shift, int8_t *output, int32_t oy_begin,
-                                          int32_t oy_end) {
-  if (oy_end <= oy_begin) return;
+EFFK_T256 void effk_qs8_dwconv_channels_16c2__avx2(const effk_conv2d_params *p,
+                                                   const int8_t *input, const void *packed,
+                                                   const int32_t *mult, const int32_t *shift,
+                                                   int8_t *output, int32_t oy_begin,
+                                                   int32_t oy_end, int32_t c_begin,
+                                                   int32_t c_end) {
+  if (oy_end <= oy_begin || c_end <= c_begin) return;
   const int32_t kh = p->kernel_h, kw = p->kernel_w, c = p->in_c;
   const size_t bb = block_bytes(kh * kw);
+  // Over every channel, not just this range: the path taken must not depend on the tiling.
   const int general = effk_rq_general256(mult, shift, c);
-  const uint8_t *blk = (const uint8_t *)packed;
-  for (int32_t cb = 0; cb < c; cb += 16, blk += bb) {
+  const uint8_t *blk = (const uint8_t *)packed + (size_t)(c_begin / 16) * bb;
+  if (c_end > c) c_end = c;
+  for (int32_t cb = c_begin / 16 * 16; cb < c_end; cb += 16, blk += bb) {
     dw_consts k;
     k.nc = c - cb < 16 ? c - cb : 16;
     int32_t pm[16], ps[16];
@@ -187,5 +191,13 @@ EFFK_T256 void effk_qs8_dwconv_16c2__avx2(const effk_conv2d_params *p, const int
     else
       dw_any(0, p, input, &k, output, cb, oy_begin, oy_end);
   }
+}
+
+EFFK_T256 void effk_qs8_dwconv_16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
+                                          const void *packed, const int32_t *mult,
+                                          const int32_t *shift, int8_t *output, int32_t oy_begin,
+                                          int32_t oy_end) {
+  effk_qs8_dwconv_channels_16c2__avx2(p, input, packed, mult, shift, output, oy_begin, oy_end, 0,
+                                      p->in_c);
 }
 #endif

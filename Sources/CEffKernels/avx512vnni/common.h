@@ -124,6 +124,11 @@ void effk_qs8_dwconv_64c4__avx512vnni(const effk_conv2d_params *p, const int8_t 
                                       const void *packed, const int32_t *mult,
                                       const int32_t *shift, int8_t *output, int32_t oy_begin,
                                       int32_t oy_end);
+void effk_qs8_dwconv_channels_64c4__avx512vnni(const effk_conv2d_params *p,
+                                               const int8_t *input, const void *packed,
+                                               const int32_t *mult, const int32_t *shift,
+                                               int8_t *output, int32_t oy_begin, int32_t oy_end,
+                                               int32_t c_begin, int32_t c_end);
 void effk_qs8_add__avx512vnni(const effk_add_params *p, const int8_t *a, const int8_t *b,
                               int8_t *out, size_t n);
 void effk_qs8_mul__avx512vnni(const effk_mul_params *p, const int8_t *a, const int8_t *b,

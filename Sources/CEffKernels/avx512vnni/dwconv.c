@@ -473,21 +473,22 @@ static int32_t ring_chunk(const effk_conv2d_params *p, size_t tuple_bytes) {
   return (p->out_w + n - 1) / n;
 }
 
-EFFK_T512 void effk_qs8_dwconv_64c4__avx512vnni(const effk_conv2d_params *p,
-                                                const int8_t *input, const void *packed,
-                                                const int32_t *mult, const int32_t *shift,
-                                                int8_t *output, int32_t oy_begin,
-                                                int32_t oy_end) {
-  if (oy_end <= oy_begin) return;
+EFFK_T512 void effk_qs8_dwconv_channels_64c4__avx512vnni(
+    const effk_conv2d_params *p, const int8_t *input, const void *packed, const int32_t *mult,
+    const int32_t *shift, int8_t *output, int32_t oy_begin, int32_t oy_end, int32_t c_begin,
+    int32_t c_end) {
+  if (oy_end <= oy_begin || c_end <= c_begin) return;
   const int32_t kh = p->kernel_h, kw = p->kernel_w, c = p->in_c;
   const size_t bb = block_bytes(kh, kw);
+  // Over every channel, not just this range: the path taken must not depend on the tiling.
   const int general = effk_rq_general(mult, shift, c);
   const int clamp = p->act_min != -128 || p->act_max != 127;
   const int shape = kh == 3 && kw == 3 ? 0 : kh == 5 && kw == 5 ? 1 : 2;
   const int32_t chunk64 = ring_chunk(p, 256), chunk32 = ring_chunk(p, 128);
   _Alignas(64) uint8_t ring[RING_BYTES];
-  const uint8_t *blk = (const uint8_t *)packed;
-  for (int32_t cb = 0; cb < c; cb += 64, blk += bb) {
+  const uint8_t *blk = (const uint8_t *)packed + (size_t)(c_begin / 64) * bb;
+  if (c_end > c) c_end = c;
+  for (int32_t cb = c_begin / 64 * 64; cb < c_end; cb += 64, blk += bb) {
     const int32_t nc = c - cb < 64 ? c - cb : 64;
     _Alignas(64) int32_t pm[64], ps[64];
     permuted_quant(p, mult, shift, cb, pm, ps);
@@ -504,5 +505,14 @@ EFFK_T512 void effk_qs8_dwconv_64c4__avx512vnni(const effk_conv2d_params *p,
     else
       dw_direct(p, input, &k, output, cb, oy_begin, oy_end);
   }
+}
+
+EFFK_T512 void effk_qs8_dwconv_64c4__avx512vnni(const effk_conv2d_params *p,
+                                                const int8_t *input, const void *packed,
+                                                const int32_t *mult, const int32_t *shift,
+                                                int8_t *output, int32_t oy_begin,
+                                                int32_t oy_end) {
+  effk_qs8_dwconv_channels_64c4__avx512vnni(p, input, packed, mult, shift, output, oy_begin,
+                                            oy_end, 0, p->in_c);
 }
 #endif

@@ -44,6 +44,15 @@ typedef struct effk_isa_kernels {
   void (*dwconv)(const effk_conv2d_params *p, const int8_t *input, const void *packed,
                  const int32_t *multiplier, const int32_t *shift, int8_t *output,
                  int32_t oy_begin, int32_t oy_end);
+  // The same over output rows [oy_begin, oy_end) and channels [c_begin, c_end) only, c_begin a
+  // multiple of dwconv_channel_block and c_end a multiple of it or C; same bytes as dwconv on
+  // those outputs, nothing else written. Lets the engine split late layers (few rows, many
+  // channels) by channels: a row tile rebuilds the filter's halo rows, a channel tile does
+  // not. NULL (block 0) where the ISA has none; the engine then splits rows only.
+  void (*dwconv_channels)(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                          const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                          int32_t oy_begin, int32_t oy_end, int32_t c_begin, int32_t c_end);
+  int32_t dwconv_channel_block;
 
   // Elementwise ops over n elements (callers split n for threads).
   void (*add)(const effk_add_params *p, const int8_t *a, const int8_t *b, int8_t *out, size_t n);
