@@ -43,27 +43,16 @@ struct StepRunner {
                 }
             }
         }
-        /// Splits rows × channels: up to tilesPerLane × lanes groups of whole channel blocks,
-        /// times row bands of at least `minRows` rows when there are fewer groups than that,
-        /// the tile count rounded up to a multiple of the lanes where the rows allow.
-        func tiled(rows: Int, minRows: Int, channels: Int, block: Int,
-                   _ body: @escaping (_ y0: Int, _ y1: Int, _ c0: Int, _ c1: Int) -> Void) {
-            count = rows
-            run = { a, b in body(a, b, 0, channels) }
-            let target = lanes * Self.tilesPerLane
-            let blocks = (channels + block - 1) / block
-            let groups = min(blocks, target)
-            let maxBands = max(1, rows / minRows)
-            var bands = min(maxBands, (target + groups - 1) / groups)
-            while (groups * bands) % lanes != 0, bands < maxBands { bands += 1 }
-            guard lanes > 1, groups * bands > 1 else { return }
-            tiles = groups * bands
-            let bq = blocks / groups, br = blocks % groups, rq = rows / bands, rr = rows % bands
+        /// Runs `grid`'s tiles: `body(units, blocks)` for each.
+        func tiled(_ grid: TileGrid, _ body: @escaping (_ units: Range<Int>, _ blocks: Range<Int>) -> Void) {
+            count = grid.units
+            run = { a, b in body(a..<b, 0..<grid.blocks) }
+            guard grid.tiles > 1 else { return }
+            tiles = grid.tiles
             runTiles = { range in
                 for t in range {
-                    let g = t / bands, r = t % bands
-                    let b0 = g * bq + min(g, br), y0 = r * rq + min(r, rr)
-                    body(y0, y0 + rq + (r < rr ? 1 : 0), b0 * block, min(channels, (b0 + bq + (g < br ? 1 : 0)) * block))
+                    let (band, group) = grid.tile(t)
+                    body(band, group)
                 }
             }
         }
@@ -72,10 +61,25 @@ struct StepRunner {
 
         switch step.kind {
         case let .conv1x1(p, x, w, m, s, y):
-            // At least ~64 K MACs a tile (a microsecond or so), in whole micro-kernel rows.
-            tiled(Int(p.out_h * p.out_w), minTile: max(1, 65536 / max(Int(p.in_c * p.out_c), 1)), align: Int(k.conv1x1_mr)) { a, b in
+            // Bands of whole micro-kernel rows × groups of channel blocks, whichever shares
+            // best; a tile costs its MACs plus ~64 K MACs' worth (about half a microsecond).
+            let pixels = Int(p.out_h * p.out_w), mr = Int(k.conv1x1_mr), depth = Int(p.in_c), outC = Int(p.out_c)
+            let block = k.conv1x1_channels != nil && k.conv1x1_channel_block > 0 ? Int(k.conv1x1_channel_block) : outC
+            let grid = TileGrid.best(units: (pixels + mr - 1) / mr, minUnits: 1, blocks: (outC + block - 1) / block,
+                                     lanes: lanes, maxTiles: lanes * Self.tilesPerLane, overhead: 65536) { band, group in
+                Double(min(pixels, band.upperBound * mr) - band.lowerBound * mr)
+                    * Double(min(outC, group.upperBound * block) - group.lowerBound * block) * Double(depth)
+            }
+            let channels = k.conv1x1_channels
+            tiled(grid) { band, group in
+                let p0 = Int32(band.lowerBound * mr), p1 = Int32(min(pixels, band.upperBound * mr))
                 withUnsafePointer(to: p) {
-                    k.conv1x1($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                    if let channels, grid.groups > 1 {
+                        channels($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), p0, p1,
+                                 Int32(group.lowerBound * block), Int32(min(outC, group.upperBound * block)))
+                    } else {
+                        k.conv1x1($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), p0, p1)
+                    }
                 }
             }
         case let .conv(p, x, w, m, s, y):
@@ -85,22 +89,29 @@ struct StepRunner {
                 }
             }
         case let .depthwisePacked(p, x, w, m, s, y):
-            // A row tile re-reads the kernel's input halo: keep tiles at least that tall.
-            let minRows = max(2, Int(p.kernel_h / p.stride_h))
-            if let channels = k.dwconv_channels, k.dwconv_channel_block > 0 {
-                // Channel groups first (no halo), then row bands for the lanes still idle:
-                // late layers (7 or 14 rows, 480+ channels) split evenly by channels alone.
-                tiled(rows: Int(p.out_h), minRows: minRows, channels: Int(p.out_c),
-                      block: Int(k.dwconv_channel_block)) { y0, y1, c0, c1 in
-                    withUnsafePointer(to: p) {
+            // Row bands × groups of channel blocks. A band rebuilds the filter's halo rows
+            // (kernel_h - stride more input rows), which the cost charges; channel groups do
+            // not, so late layers (7 or 14 rows, 480+ channels) split by channels.
+            let rows = Int(p.out_h), outC = Int(p.out_c), width = Int(p.out_w)
+            let taps = Double(p.kernel_h * p.kernel_w), kh = Int(p.kernel_h), sh = Int(p.stride_h)
+            let block = k.dwconv_channels != nil && k.dwconv_channel_block > 0 ? Int(k.dwconv_channel_block) : outC
+            let grid = TileGrid.best(units: rows, minUnits: 1, blocks: (outC + block - 1) / block,
+                                     lanes: lanes, maxTiles: lanes * Self.tilesPerLane, overhead: 16384) { band, group in
+                // Building an input row costs about 6 MACs per byte (the u8 tuple interleave).
+                let built = Double((band.count - 1) * sh + kh)
+                return Double(min(outC, group.upperBound * block) - group.lowerBound * block) * Double(width)
+                    * (Double(band.count) * taps + built * 6)
+            }
+            let channels = k.dwconv_channels
+            tiled(grid) { band, group in
+                withUnsafePointer(to: p) {
+                    if let channels, grid.groups > 1 {
                         channels($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y),
-                                 Int32(y0), Int32(y1), Int32(c0), Int32(c1))
-                    }
-                }
-            } else {
-                tiled(Int(p.out_h), minTile: minRows) { a, b in
-                    withUnsafePointer(to: p) {
-                        k.dwconv($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
+                                 Int32(band.lowerBound), Int32(band.upperBound),
+                                 Int32(group.lowerBound * block), Int32(min(outC, group.upperBound * block)))
+                    } else {
+                        k.dwconv($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y),
+                                 Int32(band.lowerBound), Int32(band.upperBound))
                     }
                 }
             }

@@ -60,6 +60,42 @@ final class ReferenceVectorTests: XCTestCase {
         }
     }
 
+    /// Each lane count tiles every step differently (pixel bands, channel groups or both).
+    /// Every operator's output with 2, 4, 5 and 8 lanes must equal the 1-lane engine's (which
+    /// the intermediates tests check against LiteRT), under every kernel table: a whole-model
+    /// output alone can hide a wrong channel in one layer.
+    func testEveryLaneCountGivesTheSameLayers() throws {
+        let vectors = try JSONDecoder().decode([Vector].self, from: Data(contentsOf: Self.reference.appendingPathComponent("index.json")))
+        var firstPerModel: [String: Vector] = [:]
+        for v in vectors where firstPerModel[v.model] == nil { firstPerModel[v.model] = v }
+        XCTAssertEqual(firstPerModel.count, 2)
+        func layers(_ engine: Engine, _ input: [Int8]) throws -> [Int: [UInt8]] {
+            var seen: [Int: [UInt8]] = [:]
+            var output = [Int8](repeating: 0, count: engine.plan.output.byteCount)
+            try input.withUnsafeBytes { i in
+                try output.withUnsafeMutableBytes { o in
+                    try engine.run(input: i, output: o) { op, _, bytes in seen[op] = Array(bytes) }
+                }
+            }
+            return seen
+        }
+        let pools = [2, 4, 5, 8].map { WorkerPool(threads: $0) }
+        defer { pools.forEach { $0.shutdown() } }
+        for isa in Plan.availableISAs {
+            for v in firstPerModel.values.sorted(by: { $0.model < $1.model }) {
+                let plan = try Plan(modelPath: Self.modelPath(v.model), isa: isa)
+                let input = try Self.bytes(Self.reference.appendingPathComponent(v.input))
+                let want = try layers(Engine(plan: plan), input)
+                XCTAssertGreaterThan(want.count, 40, "\(isa) \(v.model)")
+                for pool in pools {
+                    let got = try layers(Engine(plan: plan, pool: pool), input)
+                    let bad = want.keys.sorted().first { got[$0] != want[$0] }
+                    XCTAssertNil(bad, "\(isa) lanes \(pool.threadCount) \(v.model): op \(bad ?? -1) differs from 1 lane")
+                }
+            }
+        }
+    }
+
     /// A model that is neither fixture above: B-style (swish, squeeze-excitation) at width
     /// 0.5, depth 0.5 and an odd input size, 193×193, so SAME padding with stride 2 is uneven.
     func testOtherVariantIsByteExact() throws {

@@ -287,6 +287,38 @@ static void conv1x1_run(const effk_isa_kernels *k, test_result *r, const conv1x1
       }
     }
   }
+  // conv1x1_channels: a random grid of pixel pieces x channel-block pieces gives ref; one random
+  // tile alone writes its pixels x channels and nothing else.
+  if (k->conv1x1_channels) {
+    const int32_t cbk = k->conv1x1_channel_block, blocks = (oc + cbk - 1) / cbk;
+    int32_t pcuts[6], bcuts[6];
+    memset(out, SENTINEL, out_n);
+    const int np = split_range(0, npix, pcuts), nb = split_range(0, blocks, bcuts);
+    for (int i = 0; i < np; ++i)
+      for (int j = 0; j < nb; ++j)
+        k->conv1x1_channels(&p, input, packed, mult, shift, out, pcuts[i], pcuts[i + 1],
+                            bcuts[j] * cbk, bcuts[j + 1] * cbk < oc ? bcuts[j + 1] * cbk : oc);
+    ++r->cases;
+    d = first_diff(ref, out, out_n);
+    if (d >= 0)
+      tr_fail(r, "conv1x1_channels grid, %d pixels in_c=%d out_c=%d: byte %ld (ch %ld) got %d want %d",
+              npix, ic, oc, d, d % oc, out[d], ref[d]);
+    memset(out, SENTINEL, out_n);
+    const int32_t p0 = rnd_range(0, npix - 1), p1 = rnd_range(p0 + 1, npix);
+    const int32_t b0 = rnd_range(0, blocks - 1), b1 = rnd_range(b0 + 1, blocks);
+    const int32_t c0 = b0 * cbk, c1 = b1 * cbk < oc ? b1 * cbk : oc;
+    k->conv1x1_channels(&p, input, packed, mult, shift, out, p0, p1, c0, c1);
+    ++r->cases;
+    for (size_t i = 0; i < out_n; ++i) {
+      const int32_t px = (int32_t)(i / oc), ch = (int32_t)(i % oc);
+      const int8_t want = (px >= p0 && px < p1 && ch >= c0 && ch < c1) ? ref[i] : SENTINEL;
+      if (out[i] != want) {
+        tr_fail(r, "conv1x1_channels tile pixels [%d,%d) channels [%d,%d), in_c=%d out_c=%d: byte %zu got %d want %d",
+                p0, p1, c0, c1, ic, oc, i, out[i], want);
+        break;
+      }
+    }
+  }
   free(input);
   free(filter);
   free(bias);
@@ -365,7 +397,7 @@ static void test_conv1x1(const effk_isa_kernels *k) {
     c.h = 1;
     c.w = rnd_range(1, 11);
     c.in_c = bigk[i];
-    c.out_c = rnd_range(1, 40);
+    c.out_c = i % 2 ? rnd_range(1, 40) : rnd_range(65, 150);  // several channel blocks there too
     conv1x1_run(k, &r, &c);
   }
   tr_end(&r);

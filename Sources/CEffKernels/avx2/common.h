@@ -99,6 +99,9 @@ void effk_qs8_conv1x1_pack__avx2(const int8_t *filter, const int32_t *bias, int3
 void effk_qs8_conv1x1_6x16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
                                    const void *packed, const int32_t *mult, const int32_t *shift,
                                    int8_t *output, int32_t pixel_begin, int32_t pixel_end);
+void effk_qs8_conv1x1_channels_6x16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
+    const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
+    int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end);
 size_t effk_qs8_conv_packed_size__avx2(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c);
 void effk_qs8_conv_pack__avx2(const int8_t *filter, const int32_t *bias, int32_t kh, int32_t kw,
                               int32_t in_c, int32_t out_c, int32_t input_zero_point,

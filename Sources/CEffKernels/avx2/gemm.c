@@ -140,17 +140,20 @@ typedef void (*tile_fn)(const int16_t *, size_t, const uint8_t *, const int32_t 
 static const tile_fn tiles[2][2][3] = {{{0, tile_1_00, tile_2_00}, {0, tile_1_01, tile_2_01}},
                                        {{0, tile_1_10, tile_2_10}, {0, tile_1_11, tile_2_11}}};
 
-// All output channels for the MR panel rows (m of them valid). Partial tiles (rows or
+// Output channels [c_begin, c_end) (c_begin a multiple of 16) for the MR panel rows (m of
+// them valid). Partial tiles (rows or
 // channels) go through a scratch tile; multipliers/shifts of a partial block are copied so
 // that the kernels never read past out_c.
 EFFK_T256 static void gemm_panel(const int16_t *a, size_t k2, const uint8_t *packed, int32_t n,
+                                 int32_t c_begin, int32_t c_end,
                                  const int32_t *mult, const int32_t *shift, int8_t *out,
                                  int32_t m, int general, int clamp, __m256i zp, __m256i lo,
                                  __m256i hi) {
-  const uint8_t *blk = packed;
+  // Every block before c_begin is full (NV vectors).
+  const uint8_t *blk = packed + (size_t)(c_begin / 16) * (size_t)2 * 32 * (1 + k2 / 2);
   const tile_fn *tf = tiles[general ? 1 : 0][clamp ? 1 : 0];
   int8_t scratch[MR * 16];
-  for (int32_t nb = 0; nb < n; nb += 16) {
+  for (int32_t nb = c_begin; nb < c_end; nb += 16) {
     const int32_t nc = n - nb < 16 ? n - nb : 16;
     const int nv = (nc + 7) / 8;
     const int32_t *mb = mult + nb, *sb = shift + nb;
@@ -182,6 +185,30 @@ static void fallback_conv(const effk_conv2d_params *p, const int8_t *input, cons
   effk_qs8_conv2d__scalar(p, input, filter, bias, mult, shift, output, oy_begin, oy_end);
 }
 
+// fallback_conv for output channels [c_begin, c_end) only: the scalar reference, one pixel and
+// at most 64 channels at a time through a small buffer (it writes whole pixels of its out_c).
+static void fallback_channels(const effk_conv2d_params *p, const int8_t *input,
+                              const void *packed, int32_t k, const int32_t *mult,
+                              const int32_t *shift, int8_t *output, int32_t pixel_begin,
+                              int32_t pixel_end, int32_t c_begin, int32_t c_end) {
+  const int32_t n = p->out_c;
+  const uint8_t *raw = (const uint8_t *)packed + blocks_size(k, n);
+  const int8_t *filter = (const int8_t *)(raw + (size_t)n * sizeof(int32_t));
+  const int32_t *bias = (const int32_t *)(const void *)raw;
+  effk_conv2d_params q = *p;
+  q.in_h = q.out_h = q.in_w = q.out_w = 1;
+  q.kernel_h = q.kernel_w = q.stride_h = q.stride_w = q.dilation_h = q.dilation_w = 1;
+  q.pad_top = q.pad_left = 0;
+  int8_t one[64];
+  for (int32_t px = pixel_begin; px < pixel_end; ++px)
+    for (int32_t cb = c_begin; cb < c_end; cb += 64) {
+      q.out_c = c_end - cb < 64 ? c_end - cb : 64;
+      effk_qs8_conv2d__scalar(&q, input + (size_t)px * k, filter + (size_t)cb * k, bias + cb,
+                              mult + cb, shift + cb, one, 0, 1);
+      memcpy(output + (size_t)px * n + cb, one, (size_t)q.out_c);
+    }
+}
+
 // Sign-extends n bytes to int16.
 EFFK_INLINE256 void widen_row(int16_t *dst, const int8_t *src, int32_t n) {
   int32_t q = 0;
@@ -210,13 +237,18 @@ void effk_qs8_conv1x1_pack__avx2(const int8_t *filter, const int32_t *bias, int3
   pack_k(filter, bias, in_c, out_c, input_zero_point, packed);
 }
 
-EFFK_T256 void effk_qs8_conv1x1_6x16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
-                                             const void *packed, const int32_t *mult,
-                                             const int32_t *shift, int8_t *output,
-                                             int32_t pixel_begin, int32_t pixel_end) {
-  if (pixel_end <= pixel_begin) return;
+EFFK_T256 void effk_qs8_conv1x1_channels_6x16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
+    const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
+    int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end) {
+  if (pixel_end <= pixel_begin || c_end <= c_begin) return;
   const int32_t k = p->in_c, n = p->out_c;
+  if (c_end > n) c_end = n;
   const size_t k2 = kpad2(k);
+  if (k2 > EFFK256_KMAX && (c_begin != 0 || c_end != n)) {
+    fallback_channels(p, input, packed, k, mult, shift, output, pixel_begin, pixel_end, c_begin,
+                      c_end);
+    return;
+  }
   if (k2 > EFFK256_KMAX) {
     effk_conv2d_params q = *p;
     q.in_h = q.out_h = 1;
@@ -239,7 +271,7 @@ EFFK_T256 void effk_qs8_conv1x1_6x16c2__avx2(const effk_conv2d_params *p, const 
       if (k2 != (size_t)k) panel[(size_t)i * k2 + k] = 0;
     }
     if (m < MR) memset(panel + (size_t)m * k2, 0, (size_t)(MR - m) * k2 * 2);
-    gemm_panel(panel, k2, (const uint8_t *)packed, n, mult, shift, output + (size_t)px * n, m,
+    gemm_panel(panel, k2, (const uint8_t *)packed, n, c_begin, c_end, mult, shift, output + (size_t)px * n, m,
                general, clamp, zp, lo, hi);
   }
 }
@@ -311,8 +343,13 @@ EFFK_T256 void effk_qs8_conv_im2col_6x16c2__avx2(const effk_conv2d_params *p,
       if (k2 != (size_t)k) *dst = 0;
     }
     if (m < MR) memset(panel + (size_t)m * k2, 0, (size_t)(MR - m) * k2 * 2);
-    gemm_panel(panel, k2, (const uint8_t *)packed, n, mult, shift, output + (size_t)px * n, m,
+    gemm_panel(panel, k2, (const uint8_t *)packed, n, 0, n, mult, shift, output + (size_t)px * n, m,
                general, clamp, zp, lo, hi);
   }
+}
+EFFK_T256 void effk_qs8_conv1x1_6x16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
+    const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
+    int32_t pixel_begin, int32_t pixel_end) {
+  effk_qs8_conv1x1_channels_6x16c2__avx2(p, input, packed, mult, shift, output, pixel_begin, pixel_end, 0, p->out_c);
 }
 #endif

@@ -108,6 +108,9 @@ void effk_qs8_conv1x1_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8
                                          const void *packed, const int32_t *mult,
                                          const int32_t *shift, int8_t *output,
                                          int32_t pixel_begin, int32_t pixel_end);
+void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
+    const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
+    int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end);
 size_t effk_qs8_conv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c);
 void effk_qs8_conv_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t kh,
                                      int32_t kw, int32_t in_c, int32_t out_c,

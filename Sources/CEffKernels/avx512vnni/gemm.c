@@ -163,15 +163,18 @@ static const tile_fn tiles[2][2][NVMAX + 1] = {
     {{0, tile_1_00, tile_2_00, tile_3_00, tile_4_00}, {0, tile_1_01, tile_2_01, tile_3_01, tile_4_01}},
     {{0, tile_1_10, tile_2_10, tile_3_10, tile_4_10}, {0, tile_1_11, tile_2_11, tile_3_11, tile_4_11}}};
 
-// All output channels for the MR panel rows; m < MR rows go through a scratch tile.
+// Output channels [c_begin, c_end) (c_begin a multiple of 64) for the MR panel rows; m < MR
+// rows go through a scratch tile.
 EFFK_T512 static void gemm_panel(const uint8_t *a, size_t kp, const uint8_t *packed, int32_t n,
+                                 int32_t c_begin, int32_t c_end,
                                  const int32_t *mult, const int32_t *shift, int8_t *out,
                                  int32_t m, int general, int clamp, __m512i zp, __m512i lo,
                                  __m512i hi) {
-  const uint8_t *blk = packed;
+  // Every block before c_begin is full (NV vectors).
+  const uint8_t *blk = packed + (size_t)(c_begin / (16 * NVMAX)) * (size_t)NVMAX * 64 * (1 + kp / 4);
   const tile_fn *tf = tiles[general ? 1 : 0][clamp ? 1 : 0];
   int8_t scratch[MR * 64];
-  for (int32_t nb = 0; nb < n; nb += 16 * NVMAX) {
+  for (int32_t nb = c_begin; nb < c_end; nb += 16 * NVMAX) {
     const int32_t nc = n - nb < 16 * NVMAX ? n - nb : 16 * NVMAX;
     const int nv = (nc + 15) / 16;
     if (m == MR) {
@@ -202,14 +205,42 @@ static void fallback_conv(const effk_conv2d_params *p, const int8_t *input, cons
   effk_qs8_conv2d__scalar(p, input, filter, bias, mult, shift, output, oy_begin, oy_end);
 }
 
-EFFK_T512 void effk_qs8_conv1x1_7x64c4__avx512vnni(const effk_conv2d_params *p,
-                                                  const int8_t *input, const void *packed,
-                                                  const int32_t *mult, const int32_t *shift,
-                                                  int8_t *output, int32_t pixel_begin,
-                                                  int32_t pixel_end) {
-  if (pixel_end <= pixel_begin) return;
+// fallback_conv for output channels [c_begin, c_end) only: the scalar reference, one pixel and
+// at most 64 channels at a time through a small buffer (it writes whole pixels of its out_c).
+static void fallback_channels(const effk_conv2d_params *p, const int8_t *input,
+                              const void *packed, int32_t k, const int32_t *mult,
+                              const int32_t *shift, int8_t *output, int32_t pixel_begin,
+                              int32_t pixel_end, int32_t c_begin, int32_t c_end) {
+  const int32_t n = p->out_c;
+  const uint8_t *raw = (const uint8_t *)packed + blocks_size(k, n);
+  const int8_t *filter = (const int8_t *)(raw + (size_t)n * sizeof(int32_t));
+  const int32_t *bias = (const int32_t *)(const void *)raw;
+  effk_conv2d_params q = *p;
+  q.in_h = q.out_h = q.in_w = q.out_w = 1;
+  q.kernel_h = q.kernel_w = q.stride_h = q.stride_w = q.dilation_h = q.dilation_w = 1;
+  q.pad_top = q.pad_left = 0;
+  int8_t one[64];
+  for (int32_t px = pixel_begin; px < pixel_end; ++px)
+    for (int32_t cb = c_begin; cb < c_end; cb += 64) {
+      q.out_c = c_end - cb < 64 ? c_end - cb : 64;
+      effk_qs8_conv2d__scalar(&q, input + (size_t)px * k, filter + (size_t)cb * k, bias + cb,
+                              mult + cb, shift + cb, one, 0, 1);
+      memcpy(output + (size_t)px * n + cb, one, (size_t)q.out_c);
+    }
+}
+
+EFFK_T512 void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
+    const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
+    int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end) {
+  if (pixel_end <= pixel_begin || c_end <= c_begin) return;
   const int32_t k = p->in_c, n = p->out_c;
+  if (c_end > n) c_end = n;
   const size_t kp = kpad(k);
+  if (kp > EFFK512_KMAX && (c_begin != 0 || c_end != n)) {
+    fallback_channels(p, input, packed, k, mult, shift, output, pixel_begin, pixel_end, c_begin,
+                      c_end);
+    return;
+  }
   if (kp > EFFK512_KMAX) {
     effk_conv2d_params q = *p;
     q.in_h = q.out_h = 1;
@@ -239,7 +270,7 @@ EFFK_T512 void effk_qs8_conv1x1_7x64c4__avx512vnni(const effk_conv2d_params *p,
         _mm512_storeu_si512(dst + q, _mm512_xor_si512(_mm512_maskz_loadu_epi8(effk_mask64(k - q), src + q), flip));
     }
     if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
-    gemm_panel(panel, kp, (const uint8_t *)packed, n, mult, shift, output + (size_t)px * n, m,
+    gemm_panel(panel, kp, (const uint8_t *)packed, n, c_begin, c_end, mult, shift, output + (size_t)px * n, m,
                general, clamp, zp, lo, hi);
   }
 }
@@ -331,9 +362,14 @@ EFFK_T512 void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params 
       }
     }
     if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
-    gemm_panel(panel, kp, (const uint8_t *)packed, n, mult, shift, output + (size_t)px * n, m,
+    gemm_panel(panel, kp, (const uint8_t *)packed, n, 0, n, mult, shift, output + (size_t)px * n, m,
                general, clamp, zp, lo, hi);
   }
 }
 
+EFFK_T512 void effk_qs8_conv1x1_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
+    const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
+    int32_t pixel_begin, int32_t pixel_end) {
+  effk_qs8_conv1x1_channels_7x64c4__avx512vnni(p, input, packed, mult, shift, output, pixel_begin, pixel_end, 0, p->out_c);
+}
 #endif

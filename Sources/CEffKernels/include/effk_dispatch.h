@@ -80,6 +80,15 @@ typedef struct effk_isa_kernels {
   // Output pixels the conv1x1 micro-kernel computes at once: tiles that are a multiple
   // of it waste no micro-kernel rows when the engine splits a layer over threads.
   int32_t conv1x1_mr;
+  // conv1x1 over output pixels [pixel_begin, pixel_end) and channels [c_begin, c_end) only,
+  // c_begin a multiple of conv1x1_channel_block and c_end a multiple of it or out_c; same bytes
+  // as conv1x1 on those outputs, nothing else written. A 7x7 layer is 7 micro-kernel rows: on
+  // 2 lanes a pixel split leaves one lane 4/7 of it, a channel split halves it. NULL (block 0)
+  // where the ISA has none; the engine then splits pixels only.
+  void (*conv1x1_channels)(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                           const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                           int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end);
+  int32_t conv1x1_channel_block;
 
   // Camera frames: pixels [x0, x0+n) of row y of `f` to packed RGB8 (3n bytes), byte for byte
   // effk_frame_row_to_rgb8__scalar (every format, matrix and range; reads no byte the scalar
