@@ -29,11 +29,6 @@ struct TileGrid: Equatable {
     /// costing `cost(band, group)` plus `overhead`, the same units as `cost` (the claim,
     /// the kernel's set-up, cache misses at the edges). Ties go to fewer tiles.
     ///
-    /// The estimate is the mean of two replays: every lane at full speed, and one lane at
-    /// half speed (a core shared with another process or a host's other guest, or a
-    /// little core of a big.LITTLE board). One tile per lane is best only in the first;
-    /// the second wants slack for stealing, so big steps get a few tiles per lane.
-    ///
     /// Why a search rather than a rule: a 7×7 layer is 7 micro-kernel rows, which no pixel
     /// split shares evenly between 2 lanes, while its 1152 channels split evenly; a 112-row
     /// layer with 32 channels is the other way round; row bands of a depthwise step also
@@ -42,25 +37,20 @@ struct TileGrid: Equatable {
                      overhead: Double, cost: (_ band: Range<Int>, _ group: Range<Int>) -> Double) -> TileGrid {
         var best = whole(units: units, blocks: blocks)
         guard lanes > 1, units > 0, blocks > 0 else { return best }
-        // Whole, the step runs on the calling thread, at full speed or at half.
-        var bestTime = cost(0..<units, 0..<blocks) * 1.5
+        var bestTime = cost(0..<units, 0..<blocks)
         var finish = [Double](repeating: 0, count: lanes)
-        /// Replays the claiming with lane `slow` (if any) taking twice as long per tile.
-        func replay(_ grid: TileGrid, slow: Int?) -> Double {
-            for i in finish.indices { finish[i] = 0 }
-            for t in 0..<grid.tiles {
-                let (band, group) = grid.tile(t)
-                var lane = 0
-                for i in 1..<lanes where finish[i] < finish[lane] { lane = i }
-                finish[lane] += (cost(band, group) + overhead) * (lane == slow ? 2 : 1)
-            }
-            return finish.max()! + overhead // the owner's wait for the last helper
-        }
         for groups in 1...max(1, min(blocks, maxTiles)) {
             let maxBands = max(1, min(units / max(1, minUnits), maxTiles / groups))
             for bands in 1...maxBands where bands * groups > 1 {
                 let grid = TileGrid(units: units, blocks: blocks, bands: bands, groups: groups)
-                let time = (replay(grid, slow: nil) + replay(grid, slow: lanes - 1)) / 2
+                for i in finish.indices { finish[i] = 0 }
+                for t in 0..<grid.tiles {
+                    let (band, group) = grid.tile(t)
+                    var lane = 0
+                    for i in 1..<lanes where finish[i] < finish[lane] { lane = i }
+                    finish[lane] += cost(band, group) + overhead
+                }
+                let time = finish.max()! + overhead // the owner's wait for the last helper
                 // Fewer tiles win unless clearly slower: the model is rough.
                 if time < bestTime * 0.98 || (time <= bestTime && grid.tiles < best.tiles) {
                     best = grid

@@ -43,15 +43,6 @@ final class TileGridTests: XCTestCase {
         XCTAssertEqual(grid.tiles % 2, 0, "\(grid)")
     }
 
-    /// A big step gets more than one tile per lane: if one lane runs at half speed (a shared
-    /// or little core), the other must have tiles left to take.
-    func testBigStepsKeepTilesToSteal() {
-        let grid = TileGrid.best(units: 112, minUnits: 1, blocks: 1, lanes: 2, maxTiles: 8, overhead: 1) { band, group in
-            Double(band.count * group.count) * 1000
-        }
-        XCTAssertGreaterThan(grid.tiles, 2, "\(grid)")
-    }
-
     /// Work smaller than the overhead of sharing it stays whole; one lane never splits.
     func testTinyWorkAndOneLaneStayWhole() {
         let tiny = TileGrid.best(units: 4, minUnits: 1, blocks: 4, lanes: 2, maxTiles: 8, overhead: 100) { band, group in
