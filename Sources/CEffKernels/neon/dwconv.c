@@ -119,9 +119,9 @@ static inline __attribute__((always_inline)) void interior16(
 static inline __attribute__((always_inline)) void row_interior_k(
     const int8_t *x, const ptrdiff_t *tap_off, const int8_t *w, const int32_t *bias_fold,
     const int32_t *mult, const int32_t *shift, const out_params *op, int32_t taps, int paired,
-    int32_t full_blocks, int8_t *out, int32_t npix, ptrdiff_t x_step, int32_t c) {
+    int32_t cb_begin, int32_t cb_end, int8_t *out, int32_t npix, ptrdiff_t x_step, int32_t c) {
   for (int32_t i = 0; i < npix; ++i, x += x_step, out += c) {
-    for (int32_t cb = 0; cb < full_blocks; ++cb) {
+    for (int32_t cb = cb_begin; cb < cb_end; ++cb) {
       acc16 a = load_bias(bias_fold + cb * 16);
       interior16(x + cb * 16, tap_off, w + (size_t)cb * taps * 16, taps, paired, &a);
       vst1q_s8(out + cb * 16, requant16(a, mult + cb * 16, shift + cb * 16, op));
@@ -131,10 +131,11 @@ static inline __attribute__((always_inline)) void row_interior_k(
 
 static void row_interior(const int8_t *x, const ptrdiff_t *tap_off, const int8_t *w,
                          const int32_t *bias_fold, const int32_t *mult, const int32_t *shift,
-                         const out_params *op, int32_t taps, int paired, int32_t full_blocks,
-                         int8_t *out, int32_t npix, ptrdiff_t x_step, int32_t c) {
-#define ROW(T, P) \
-  row_interior_k(x, tap_off, w, bias_fold, mult, shift, op, T, P, full_blocks, out, npix, x_step, c)
+                         const out_params *op, int32_t taps, int paired, int32_t cb_begin,
+                         int32_t cb_end, int8_t *out, int32_t npix, ptrdiff_t x_step, int32_t c) {
+#define ROW(T, P)                                                                          \
+  row_interior_k(x, tap_off, w, bias_fold, mult, shift, op, T, P, cb_begin, cb_end, out, npix, \
+                 x_step, c)
   if (paired) {
     if (taps == 9)
       ROW(9, 1);
@@ -153,10 +154,10 @@ static void row_interior(const int8_t *x, const ptrdiff_t *tap_off, const int8_t
 #undef ROW
 }
 
-void effk_qs8_dwconv_16c__neon(const effk_conv2d_params *p, const int8_t *input,
-                               const void *packed, const int32_t *multiplier,
-                               const int32_t *shift, int8_t *output, int32_t oy_begin,
-                               int32_t oy_end) {
+// Output rows [oy_begin, oy_end), channel blocks of 16 [cb_begin, cb_end).
+static void dwconv_range(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                         const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                         int32_t oy_begin, int32_t oy_end, int32_t cb_begin, int32_t cb_end) {
   const int32_t in_h = p->in_h, in_w = p->in_w, c = p->out_c, out_w = p->out_w;
   const int32_t kh = p->kernel_h, kw = p->kernel_w, taps = kh * kw;
   const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dw = p->dilation_w;
@@ -170,7 +171,10 @@ void effk_qs8_dwconv_16c__neon(const effk_conv2d_params *p, const int8_t *input,
   const int8_t *w = (const int8_t *)(bias_fold + cp);
   const out_params op = {vdupq_n_s32(p->output_zero_point), vdupq_n_s32(p->act_min),
                          vdupq_n_s32(p->act_max)};
-  if (oy_end <= oy_begin || out_w <= 0 || c <= 0 || taps <= 0) return;
+  if (oy_end <= oy_begin || out_w <= 0 || c <= 0 || taps <= 0 || cb_end <= cb_begin) return;
+  // Full blocks of the range, and whether it holds the partial last block.
+  const int32_t full_end = cb_end < full_blocks ? cb_end : full_blocks;
+  const int with_tail = rem && cb_end > full_blocks;
 
   // Per-channel quantization padded to whole vectors for the channel tail.
   int32_t tail_mult[16] = {0}, tail_shift[16] = {0};
@@ -210,9 +214,9 @@ void effk_qs8_dwconv_16c__neon(const effk_conv2d_params *p, const int8_t *input,
       int8_t *out = orow + (size_t)ox * c;
       if (fast && ox == ox_lo) {  // every column in [ox_lo, ox_hi) has all its taps inside
         const int8_t *x = input + ((size_t)iy0 * in_w + ix0) * c;
-        row_interior(x, tap_off, w, bias_fold, multiplier, shift, &op, taps, paired, full_blocks,
-                     out, ox_hi - ox_lo, (ptrdiff_t)sw * c, c);
-        if (rem) {  // channel tail of the interior columns
+        row_interior(x, tap_off, w, bias_fold, multiplier, shift, &op, taps, paired, cb_begin,
+                     full_end, out, ox_hi - ox_lo, (ptrdiff_t)sw * c, c);
+        if (with_tail) {  // channel tail of the interior columns
           const int8_t *wb = w + (size_t)full_blocks * taps * 16;
           for (int32_t j = ox_lo; j < ox_hi; ++j) {
             const int8_t *xj = x + (ptrdiff_t)(j - ox_lo) * sw * c + full_blocks * 16;
@@ -228,7 +232,7 @@ void effk_qs8_dwconv_16c__neon(const effk_conv2d_params *p, const int8_t *input,
         continue;
       }
       // General path: any tap may fall in the padding.
-      for (int32_t cb = 0; cb < cp / 16; ++cb) {
+      for (int32_t cb = cb_begin; cb < cb_end; ++cb) {
         const int32_t n = cb < full_blocks ? 16 : rem;
         acc16 a = load_bias(bias_fold + cb * 16);
         const int8_t *wb = w + (size_t)cb * taps * 16;
@@ -254,6 +258,23 @@ void effk_qs8_dwconv_16c__neon(const effk_conv2d_params *p, const int8_t *input,
     }
   }
   if (tap_off && tap_off != tap_off_stack) free(tap_off);
+}
+
+void effk_qs8_dwconv_16c__neon(const effk_conv2d_params *p, const int8_t *input,
+                               const void *packed, const int32_t *multiplier,
+                               const int32_t *shift, int8_t *output, int32_t oy_begin,
+                               int32_t oy_end) {
+  dwconv_range(p, input, packed, multiplier, shift, output, oy_begin, oy_end, 0,
+               (p->out_c + 15) / 16);
+}
+
+void effk_qs8_dwconv_channels_16c__neon(const effk_conv2d_params *p, const int8_t *input,
+                                        const void *packed, const int32_t *multiplier,
+                                        const int32_t *shift, int8_t *output, int32_t oy_begin,
+                                        int32_t oy_end, int32_t c_begin, int32_t c_end) {
+  if (c_end > p->out_c) c_end = p->out_c;
+  dwconv_range(p, input, packed, multiplier, shift, output, oy_begin, oy_end, c_begin / 16,
+               (c_end + 15) / 16);
 }
 
 #endif

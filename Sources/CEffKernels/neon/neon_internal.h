@@ -153,6 +153,10 @@ void effk_neon_conv_with(const effk_conv2d_params *p, const int8_t *input, const
                          int32_t oy_begin, int32_t oy_end, effk_neon_gemm_fn gemm);
 
 // Table entries (the neondot table shares all but conv1x1 and conv with the neon table).
+void effk_qs8_dwconv_channels_16c__neon(const effk_conv2d_params *p, const int8_t *input,
+                                        const void *packed, const int32_t *multiplier,
+                                        const int32_t *shift, int8_t *output, int32_t oy_begin,
+                                        int32_t oy_end, int32_t c_begin, int32_t c_end);
 void effk_qs8_conv1x1_channels_4x4c16__neon(const effk_conv2d_params *p, const int8_t *input,
     const void *packed, const int32_t *multiplier, const int32_t *shift, int8_t *output,
     int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end);
