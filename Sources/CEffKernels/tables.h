@@ -20,6 +20,16 @@ extern const effk_isa_kernels effk_kernels__avx512vnni;
 extern const effk_isa_kernels effk_kernels__neon;
 extern const effk_isa_kernels effk_kernels__neondot;
 
+// ---- conv1x1 fallback shared by the x86 tables (scalar/conv.c) ------------------------
+//
+// CONV_2D 1x1 by the scalar reference over output pixels [pixel_begin, pixel_end) and channels
+// [c_begin, c_end) of p (filter [out_c][in_c], bias of out_c entries), writing nothing else:
+// the SIMD tables' path for an in_c too large for their stack panel.
+void effk__conv1x1_range__scalar(const effk_conv2d_params *p, const int8_t *input,
+                                 const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                                 const int32_t *shift, int8_t *output, int32_t pixel_begin,
+                                 int32_t pixel_end, int32_t c_begin, int32_t c_end);
+
 // ---- FULLY_CONNECTED helpers shared by the ISA tables (fc_pack.c) ----------------------
 //
 // Blocked layout of the SIMD tables (nr output channels per block, kr input channels per group):

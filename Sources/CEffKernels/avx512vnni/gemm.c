@@ -196,37 +196,20 @@ void effk_qs8_conv1x1_pack__avx512vnni(const int8_t *filter, const int32_t *bias
   pack_k(filter, bias, in_c, out_c, input_zero_point, packed);
 }
 
+// Past the blocks, packing keeps the original bias and filter for the scalar fallback.
+static const int32_t *fallback_bias(const void *packed, int32_t k, int32_t n) {
+  return (const int32_t *)(const void *)((const uint8_t *)packed + blocks_size(k, n));
+}
+static const int8_t *fallback_filter(const void *packed, int32_t k, int32_t n) {
+  return (const int8_t *)(fallback_bias(packed, k, n) + n);
+}
+
 static void fallback_conv(const effk_conv2d_params *p, const int8_t *input, const void *packed,
                           int32_t k, const int32_t *mult, const int32_t *shift, int8_t *output,
                           int32_t oy_begin, int32_t oy_end) {
-  const uint8_t *raw = (const uint8_t *)packed + blocks_size(k, p->out_c);
-  const int8_t *filter = (const int8_t *)(raw + (size_t)p->out_c * sizeof(int32_t));
-  const int32_t *bias = (const int32_t *)(const void *)raw;
-  effk_qs8_conv2d__scalar(p, input, filter, bias, mult, shift, output, oy_begin, oy_end);
-}
-
-// fallback_conv for output channels [c_begin, c_end) only: the scalar reference, one pixel and
-// at most 64 channels at a time through a small buffer (it writes whole pixels of its out_c).
-static void fallback_channels(const effk_conv2d_params *p, const int8_t *input,
-                              const void *packed, int32_t k, const int32_t *mult,
-                              const int32_t *shift, int8_t *output, int32_t pixel_begin,
-                              int32_t pixel_end, int32_t c_begin, int32_t c_end) {
-  const int32_t n = p->out_c;
-  const uint8_t *raw = (const uint8_t *)packed + blocks_size(k, n);
-  const int8_t *filter = (const int8_t *)(raw + (size_t)n * sizeof(int32_t));
-  const int32_t *bias = (const int32_t *)(const void *)raw;
-  effk_conv2d_params q = *p;
-  q.in_h = q.out_h = q.in_w = q.out_w = 1;
-  q.kernel_h = q.kernel_w = q.stride_h = q.stride_w = q.dilation_h = q.dilation_w = 1;
-  q.pad_top = q.pad_left = 0;
-  int8_t one[64];
-  for (int32_t px = pixel_begin; px < pixel_end; ++px)
-    for (int32_t cb = c_begin; cb < c_end; cb += 64) {
-      q.out_c = c_end - cb < 64 ? c_end - cb : 64;
-      effk_qs8_conv2d__scalar(&q, input + (size_t)px * k, filter + (size_t)cb * k, bias + cb,
-                              mult + cb, shift + cb, one, 0, 1);
-      memcpy(output + (size_t)px * n + cb, one, (size_t)q.out_c);
-    }
+  effk_qs8_conv2d__scalar(p, input, fallback_filter(packed, k, p->out_c),
+                          fallback_bias(packed, k, p->out_c), mult, shift, output, oy_begin,
+                          oy_end);
 }
 
 EFFK_T512 void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
@@ -236,19 +219,9 @@ EFFK_T512 void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_pa
   const int32_t k = p->in_c, n = p->out_c;
   if (c_end > n) c_end = n;
   const size_t kp = kpad(k);
-  if (kp > EFFK512_KMAX && (c_begin != 0 || c_end != n)) {
-    fallback_channels(p, input, packed, k, mult, shift, output, pixel_begin, pixel_end, c_begin,
-                      c_end);
-    return;
-  }
-  if (kp > EFFK512_KMAX) {
-    effk_conv2d_params q = *p;
-    q.in_h = q.out_h = 1;
-    q.in_w = q.out_w = pixel_end - pixel_begin;
-    q.kernel_h = q.kernel_w = q.stride_h = q.stride_w = q.dilation_h = q.dilation_w = 1;
-    q.pad_top = q.pad_left = 0;
-    fallback_conv(&q, input + (size_t)pixel_begin * k, packed, k, mult, shift,
-                  output + (size_t)pixel_begin * n, 0, 1);
+  if (kp > EFFK512_KMAX) {  // the panel would not fit on the stack
+    effk__conv1x1_range__scalar(p, input, fallback_filter(packed, k, n), fallback_bias(packed, k, n),
+                                mult, shift, output, pixel_begin, pixel_end, c_begin, c_end);
     return;
   }
   // Panel rows are kp apart; a 64-byte store may run 60 bytes past the last row.

@@ -152,17 +152,6 @@ void effk_qs8_gemm_4x16c4__neondot(const int8_t *x, size_t x_stride, int32_t k_l
 
 // ---- table entries -------------------------------------------------------------------
 
-void effk_qs8_conv1x1_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
-                                      const void *packed, const int32_t *multiplier,
-                                      const int32_t *shift, int8_t *output, int32_t pixel_begin,
-                                      int32_t pixel_end) {
-  const effk_neon_requant rq = {multiplier, shift, p->output_zero_point, p->act_min, p->act_max};
-  effk_qs8_gemm_4x16c4__neondot(input + (size_t)pixel_begin * p->in_c, (size_t)p->in_c, p->in_c,
-                    pixel_end - pixel_begin, packed, p->out_c, &rq,
-                    output + (size_t)pixel_begin * p->out_c, (size_t)p->out_c);
-}
-
-
 // Output channels [c_begin, c_end) only; c_begin a multiple of NR = 16 (the table says 16).
 void effk_qs8_conv1x1_channels_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
     const void *packed, const int32_t *multiplier, const int32_t *shift, int8_t *output,
@@ -173,6 +162,13 @@ void effk_qs8_conv1x1_channels_4x16c4__neondot(const effk_conv2d_params *p, cons
              pixel_end - pixel_begin, packed, p->out_c, &rq,
              output + (size_t)pixel_begin * p->out_c, (size_t)p->out_c, c_begin,
              c_end < p->out_c ? c_end : p->out_c);
+}
+
+void effk_qs8_conv1x1_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
+    const void *packed, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+    int32_t pixel_begin, int32_t pixel_end) {
+  effk_qs8_conv1x1_channels_4x16c4__neondot(p, input, packed, multiplier, shift, output, pixel_begin, pixel_end, 0,
+      p->out_c);
 }
 
 #endif

@@ -1,6 +1,10 @@
 // CONV_2D int8, as reference_integer_ops::ConvPerChannel (groups == 1).
 #include "effk.h"
 
+#include <string.h>
+
+#include "../tables.h"
+
 void effk_qs8_conv2d__scalar(const effk_conv2d_params *p, const int8_t *input, const int8_t *filter,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                              int8_t *output, int32_t oy_begin, int32_t oy_end) {
@@ -36,4 +40,25 @@ void effk_qs8_conv2d__scalar(const effk_conv2d_params *p, const int8_t *input, c
       }
     }
   }
+}
+
+void effk__conv1x1_range__scalar(const effk_conv2d_params *p, const int8_t *input,
+                                 const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                                 const int32_t *shift, int8_t *output, int32_t pixel_begin,
+                                 int32_t pixel_end, int32_t c_begin, int32_t c_end) {
+  const int32_t k = p->in_c, n = p->out_c;
+  // One pixel and at most 64 channels per call, through a small buffer: the reference writes
+  // whole pixels of its out_c.
+  effk_conv2d_params q = *p;
+  q.in_h = q.out_h = q.in_w = q.out_w = 1;
+  q.kernel_h = q.kernel_w = q.stride_h = q.stride_w = q.dilation_h = q.dilation_w = 1;
+  q.pad_top = q.pad_left = 0;
+  int8_t one[64];
+  for (int32_t px = pixel_begin; px < pixel_end; ++px)
+    for (int32_t cb = c_begin; cb < c_end; cb += 64) {
+      q.out_c = c_end - cb < 64 ? c_end - cb : 64;
+      effk_qs8_conv2d__scalar(&q, input + (size_t)px * k, filter + (size_t)cb * k,
+                              bias ? bias + cb : NULL, mult + cb, shift + cb, one, 0, 1);
+      memcpy(output + (size_t)px * n + cb, one, (size_t)q.out_c);
+    }
 }
