@@ -89,9 +89,6 @@ public final class WorkerPool: @unchecked Sendable {
         return handle
     }
 
-    /// Finishes every job submitted so far, then stops and joins the workers.
-    /// Idempotent; also called by deinit. Loops still in flight complete on
-    /// their calling threads; later calls run inline on the caller.
     /// Runs `body` with idle workers kept spinning rather than parked (a burst of
     /// back-to-back `parallelFor`s, such as one inference). Nests and may be used
     /// from several threads; workers go back to parking once every caller left.
@@ -107,6 +104,9 @@ public final class WorkerPool: @unchecked Sendable {
         Affinity.name(pthread_self(), name)
     }
 
+    /// Finishes every job submitted so far, then stops and joins the workers.
+    /// Idempotent; also called by deinit. Loops still in flight complete on
+    /// their calling threads; later calls run inline on the caller.
     public func shutdown() {
         core.shutdown()
     }
