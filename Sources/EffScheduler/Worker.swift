@@ -52,37 +52,30 @@ extension WorkerStart {
         defer { CurrentLane.set(nil) }
         let core = self.core
         let lane = self.lane
-        var idleRounds = 0
+        var backoff = IdleBackoff()
         while true {
             if let ticket = core.stealSweep(lane) {
                 core.runTicket(ticket)
-                idleRounds = 0
+                backoff.reset()
                 continue
             }
             if let job = core.injector.pop() {
                 job.tryRun()
-                idleRounds = 0
+                backoff.reset()
                 continue
             }
             if core.injector.isDrained { return }
-            idleRounds += 1
-            if idleRounds <= Tuning.spinRounds { continue }
-            // A frame is in flight: its next op comes within microseconds; a futex wake
-            // would cost tens of them. Yield now and then so a busy core is shared.
-            if core.awake.load(ordering: .relaxed) > 0 {
-                if idleRounds & 63 == 0 { sched_yield() }
-                continue
-            }
-            if idleRounds <= Tuning.spinRounds + Tuning.yieldRounds {
-                sched_yield()
-                continue
+            switch backoff.next(keptAwake: core.awake.load(ordering: .relaxed) > 0) {
+            case .spin: continue
+            case .yield: sched_yield(); continue
+            case .park: break
             }
             // Announce, look once more, then sleep unless the epoch moved.
             let token = core.idle.prepare()
             if let ticket = core.stealSweep(lane) {
                 core.idle.cancel()
                 core.runTicket(ticket)
-                idleRounds = 0
+                backoff.reset()
                 continue
             }
             if core.injector.hasWork || core.injector.isClosed {
@@ -91,7 +84,41 @@ extension WorkerStart {
             }
             core.workerParks.wrappingIncrement(ordering: .relaxed)
             core.idle.park(token)
-            idleRounds = 0
+            backoff.reset()
         }
+    }
+}
+
+/// What an idle worker does next: spin a while, then yield a while, then park. While some
+/// caller is in `keepingAwake` (a frame in flight: its next loop comes within microseconds,
+/// and a futex wake would cost tens of them) it spins on, yielding now and then so a busy
+/// core is shared; when that ends it starts the spin-then-yield again before parking, since
+/// the next burst often follows at once (frames back to back, several cameras).
+struct IdleBackoff {
+    enum Action: Equatable { case spin, yield, park }
+
+    private var rounds = 0
+    private var keptAwake = false
+
+    /// Work was found (or the worker woke up): start over.
+    mutating func reset() {
+        rounds = 0
+        keptAwake = false
+    }
+
+    /// One more idle round; `keptAwake`: some caller is inside `keepingAwake` now.
+    mutating func next(keptAwake awake: Bool) -> Action {
+        rounds += 1
+        if rounds <= Tuning.spinRounds { return .spin }
+        if awake {
+            keptAwake = true
+            return rounds % 64 == 0 ? .yield : .spin
+        }
+        if keptAwake { // the burst just ended
+            keptAwake = false
+            rounds = 1
+            return .spin
+        }
+        return rounds <= Tuning.spinRounds + Tuning.yieldRounds ? .yield : .park
     }
 }
