@@ -32,6 +32,8 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// Lanes of execution: background workers + the calling thread.
     public var threadCount: Int { core.threadCount }
+    /// Times a worker has gone to sleep since the pool started (each costs a wake-up later).
+    public var workerParks: Int { core.workerParks.load(ordering: .relaxed) }
 
     /// - Parameters:
     ///   - threads: lanes including the caller (default: one per CPU in `cpus`).
@@ -92,8 +94,11 @@ public final class WorkerPool: @unchecked Sendable {
     /// Runs `body` with idle workers kept spinning rather than parked (a burst of
     /// back-to-back `parallelFor`s, such as one inference). Nests and may be used
     /// from several threads; workers go back to parking once every caller left.
+    /// Parked workers are woken on entry, so their wake-up (tens of microseconds on
+    /// some machines) overlaps the caller's own start instead of delaying the first loop.
     public func keepingAwake<R>(_ body: () throws -> R) rethrows -> R {
         core.awake.wrappingIncrement(ordering: .relaxed)
+        core.idle.notifyAll()
         defer { core.awake.wrappingDecrement(ordering: .relaxed) }
         return try body()
     }

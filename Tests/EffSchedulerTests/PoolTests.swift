@@ -76,6 +76,20 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(pool.core.idle.sleeperCount, 2, "workers sleep again after keepingAwake")
     }
 
+    /// `keepingAwake` wakes parked workers as it starts, with no loop pushed yet: the first
+    /// loop of a burst (one inference) then finds them awake instead of waiting for a wake-up.
+    func testKeepingAwakeWakesParkedWorkers() {
+        let pool = WorkerPool(threads: 3)
+        let parked = Date().addingTimeInterval(5)
+        while pool.core.idle.sleeperCount < 2 && Date() < parked { usleep(1_000) }
+        XCTAssertEqual(pool.core.idle.sleeperCount, 2, "workers never parked")
+        pool.keepingAwake {
+            let woken = Date().addingTimeInterval(5)
+            while pool.core.idle.sleeperCount > 0 && Date() < woken { usleep(1_000) }
+            XCTAssertEqual(pool.core.idle.sleeperCount, 0, "keepingAwake left workers parked")
+        }
+    }
+
     /// An idle pool wakes up for new work after sleeping.
     func testWakesAfterSleeping() {
         let pool = WorkerPool(threads: 3)
