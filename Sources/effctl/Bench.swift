@@ -17,6 +17,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed inferences (per stream).") var iterations: Int = 50
     @Option(help: "Untimed warm-up inferences (per stream).") var warmup: Int = 5
     @Option(help: "Independent frames in flight at once, sharing the pool.") var streams: Int = 1
+    @Option(help: ArgumentHelp("Pause between inferences, in ms, as frames from a camera would (idle workers then park and must be woken).",
+                               valueName: "ms")) var gapMs: Double = 0
     @Flag(help: "One JSON object.") var json = false
     @Flag(help: "Also print the time per operator kind and per layer (from a separate set of runs).") var profile = false
 
@@ -24,6 +26,7 @@ struct Bench: ParsableCommand {
         guard iterations >= 1, warmup >= 0, streams >= 1, streams <= 64 else {
             throw ValidationError("--iterations ≥ 1, --warmup ≥ 0 and --streams between 1 and 64")
         }
+        guard gapMs >= 0, gapMs <= 10_000 else { throw ValidationError("--gap-ms between 0 and 10000") }
     }
 
     static func input(bytes: Int) -> [UInt8] {
@@ -41,6 +44,7 @@ struct Bench: ParsableCommand {
         try input.withUnsafeBytes { i in
             try output.withUnsafeMutableBytes { o in
                 for r in 0..<(warmup + iterations) {
+                    if gapMs > 0 { usleep(UInt32(gapMs * 1000)) }
                     let start = DispatchTime.now().uptimeNanoseconds
                     try engine.run(input: i, output: o)
                     if r >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6) }
@@ -86,15 +90,16 @@ struct Bench: ParsableCommand {
             let perSecond = streams == 1 ? 1000 / median : Double(streams * (iterations + warmup)) / wallMs * 1000
             if profile { try printProfile(first, input) }
             if json {
-                let obj: [String: Any] = ["model": modelPath, "isa": plan.isa, "threads": threads, "streams": streams,
+                let obj: [String: Any] = ["model": modelPath, "isa": plan.isa, "threads": threads, "streams": streams, "gap_ms": gapMs,
                                           "iterations": times.count, "p50_ms": median, "p90_ms": p90, "min_ms": times[0],
                                           "inferences_per_s": perSecond, "gmacs": Double(plan.macs) * perSecond / 1e9,
-                                          "macs": plan.macs, "arena_bytes": plan.arenaSize]
+                                          "macs": plan.macs, "arena_bytes": plan.arenaSize, "worker_parks": first.pool?.workerParks ?? 0]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
             } else {
-                print("model \(modelPath)\nisa \(plan.isa), threads \(threads), streams \(streams), \(plan.summary)")
+                print("model \(modelPath)\nisa \(plan.isa), threads \(threads), streams \(streams)\(gapMs > 0 ? ", gap \(gapMs) ms" : ""), \(plan.summary)")
                 print(String(format: "iterations %d  p50 %.2f ms  p90 %.2f ms  min %.2f ms  %.1f inferences/s  %.1f GMAC/s",
                              times.count, median, p90, times[0], perSecond, Double(plan.macs) * perSecond / 1e9))
+                if let pool = first.pool { print("worker parks \(pool.workerParks) (times an idle worker went to sleep, warm-up included)") }
             }
         }
     }
