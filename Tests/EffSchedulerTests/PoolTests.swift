@@ -27,6 +27,33 @@ final class PoolTests: XCTestCase {
         XCTAssertNil(hits.firstMismatch())
     }
 
+    func testCallerCPUIsTheOneNoWorkerHas() {
+        XCTAssertEqual(WorkerPool(threads: 2, cpus: [5, 7, 9]).callerCPU, 5)
+        XCTAssertEqual(WorkerPool(threads: 3, cpus: [5, 7, 9]).callerCPU, 5)
+        XCTAssertNil(WorkerPool(threads: 4, cpus: [5, 7, 9]).callerCPU, "a worker is on every CPU")
+        XCTAssertNil(WorkerPool(threads: 1, cpus: [5, 7, 9]).callerCPU, "no workers: the caller runs everything")
+    }
+
+    /// The calling thread ends up allowed on exactly the caller CPU, read back from the
+    /// kernel (sched_getaffinity of that thread).
+    func testPinCallingThreadPinsToTheCallerCPU() throws {
+        let allowed = Affinity.allowedCPUs()
+        guard allowed.count >= 2 else { throw XCTSkip("needs 2 CPUs, this process may use \(allowed)") }
+        let pool = WorkerPool(threads: 2, cpus: [allowed[1], allowed[0]])
+        var pinned = false, after: [Int] = []
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            pinned = pool.pinCallingThread()
+            after = Affinity.allowedCPUs()
+            done.signal()
+        }.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+        XCTAssertTrue(pinned)
+        XCTAssertEqual(after, [allowed[1]])
+        XCTAssertEqual(Affinity.allowedCPUs(), allowed, "only the calling thread is pinned")
+        XCTAssertFalse(WorkerPool(threads: 1).pinCallingThread())
+    }
+
     func testSingleThreadPoolStartsNoThreadsAndIsPinnedTrivially() {
         let pool = WorkerPool(threads: 1)
         XCTAssertEqual(pool.core.workerCount, 0)
