@@ -151,6 +151,9 @@ public final class Pipeline: @unchecked Sendable {
         }
         let inference = Thread { [self] in
             WorkerPool.nameCurrentThread("infer \(config.name)")
+            // On the CPU the pool leaves to callers: woken after an idle gap on a worker's
+            // CPU, it would keep that worker off its own frame.
+            engine.pool?.pinCallingThread()
             inferenceLoop()
             finished.signal()
         }

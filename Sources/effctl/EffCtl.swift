@@ -64,6 +64,7 @@ struct EngineOptions: ParsableArguments {
     func engine() throws -> Engine {
         let plan = try loadPlan(modelPath, isa: isa)
         let pool = threads == 1 ? nil : WorkerPool(threads: threads == 0 ? nil : threads)
+        pool?.pinCallingThread() // this thread runs the frames: keep it off the workers' CPUs
         return Engine(plan: plan, pool: pool)
     }
 }

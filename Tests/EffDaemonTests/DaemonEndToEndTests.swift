@@ -336,6 +336,38 @@ final class DaemonEndToEndTests: XCTestCase {
         }
     }
 
+    /// Each camera's inference thread runs on the CPU the pool leaves to callers, and the
+    /// pool's worker on the other: read back from the kernel (/proc/PID/task/*/status).
+    func testInferenceThreadIsPinnedOffTheWorkersCPUs() throws {
+        let allowed = cpuList(ownStatus: try String(contentsOfFile: "/proc/self/status", encoding: .utf8))
+        guard allowed.count >= 2 else { throw XCTSkip("needs 2 CPUs, this process may use \(allowed)") }
+        let d = try DaemonProcess(cameras: "[[camera]]\nname = \"pin\"\nimages = \"\(samples)/chelsea.jpg\"\nfps = 10")
+        try d.waitReady()
+        let c = try LineClient(path: d.socketPath)
+        _ = try hello(c)
+        _ = try subscribe(c, #"{"type":"subscribe"}"#)
+        _ = try c.readPrediction() // the inference thread is running
+        var byName: [String: [Int]] = [:]
+        let tasks = "/proc/\(d.process.processIdentifier)/task"
+        for tid in try FileManager.default.contentsOfDirectory(atPath: tasks) {
+            guard let comm = try? String(contentsOfFile: "\(tasks)/\(tid)/comm", encoding: .utf8),
+                  let status = try? String(contentsOfFile: "\(tasks)/\(tid)/status", encoding: .utf8) else { continue }
+            byName[comm.trimmingCharacters(in: .whitespacesAndNewlines)] = cpuList(ownStatus: status)
+        }
+        XCTAssertEqual(d.terminate().status, 0, d.stderr)
+        XCTAssertEqual(byName["infer pin"], [allowed[0]], "\(byName)")
+        XCTAssertEqual(byName["effsched-0"], [allowed[1]], "\(byName)")
+    }
+
+    /// CPUs of a /proc status file's Cpus_allowed_list ("0-3,6").
+    private func cpuList(ownStatus status: String) -> [Int] {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return [] }
+        return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces).split(separator: ",").flatMap { part -> [Int] in
+            let ends = part.split(separator: "-").compactMap { Int($0) }
+            return ends.count == 2 ? Array(ends[0]...ends[1]) : ends
+        }
+    }
+
     func testBadConfigAtStartupExitsNonZeroNamingTheKey() throws {
         let d = try DaemonProcess(cameras: "[[camera]]\nname = \"x\"\nimages = \"/nonexistent/folder\"")
         d.process.waitUntilExit()
