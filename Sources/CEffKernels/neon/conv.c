@@ -1,5 +1,6 @@
 // General CONV_2D (EfficientNet's stem: 3x3 stride 2, 3 input channels) for the AArch64
 // tables: im2col rows of kh*kw*in_c bytes, then one of the GEMM cores.
+// conv1x1 (effk_neon_conv1x1_with) is the GEMM core straight on the input pixels.
 //
 // Padding taps are filled with the input zero point, so with the zero point folded into
 // the packed bias they contribute w * (zp - zp) = 0, exactly as the scalar kernel's
@@ -108,12 +109,39 @@ void effk_neon_conv_with(const effk_conv2d_params *p, const int8_t *input, const
       memset(row + k_len, 0, (size_t)(kp - k_len));
     }
     gemm(buf, (size_t)kp, kp, n, gemm_packed, out_c, &rq, output + (size_t)c0 * out_c,
-         (size_t)out_c);
+         (size_t)out_c, 0, out_c);
   }
   if (buf != stack_buf) free(buf);
 }
 
+void effk_neon_conv1x1_with(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                            const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                            int32_t pixel_begin, int32_t pixel_end, int32_t c_begin,
+                            int32_t c_end, effk_neon_gemm_fn gemm) {
+  if (c_end > p->out_c) c_end = p->out_c;
+  if (pixel_end <= pixel_begin || c_end <= c_begin) return;
+  const effk_neon_requant rq = {multiplier, shift, p->output_zero_point, p->act_min, p->act_max};
+  gemm(input + (size_t)pixel_begin * p->in_c, (size_t)p->in_c, p->in_c, pixel_end - pixel_begin,
+       packed, p->out_c, &rq, output + (size_t)pixel_begin * p->out_c, (size_t)p->out_c, c_begin,
+       c_end);
+}
+
 // ---- "neon" table entries ---------------------------------------------------------------
+
+void effk_qs8_conv1x1_channels_4x4c16__neon(const effk_conv2d_params *p, const int8_t *input,
+    const void *packed, const int32_t *multiplier, const int32_t *shift, int8_t *output,
+    int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end) {
+  effk_neon_conv1x1_with(p, input, packed, multiplier, shift, output, pixel_begin, pixel_end,
+                         c_begin, c_end, effk_qs8_gemm_4x4c16__neon);
+}
+
+void effk_qs8_conv1x1_4x4c16__neon(const effk_conv2d_params *p, const int8_t *input,
+                                   const void *packed, const int32_t *multiplier,
+                                   const int32_t *shift, int8_t *output, int32_t pixel_begin,
+                                   int32_t pixel_end) {
+  effk_neon_conv1x1_with(p, input, packed, multiplier, shift, output, pixel_begin, pixel_end, 0,
+                         p->out_c, effk_qs8_gemm_4x4c16__neon);
+}
 
 size_t effk_qs8_conv_packed_size__neon(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c) {
   return effk_neon_conv_packed_size_with(kh, kw, in_c, out_c,

@@ -117,11 +117,13 @@ typedef struct {
 } effk_neon_requant;
 
 // out[i * out_stride + oc] = requant(sum_k x[i * x_stride + k] * w[oc][k] + bias_fold[oc])
-// for i in [0, npix), oc in [0, out_c); k runs over [0, k_len). `packed` is the layout
-// of the matching *_pack below.
+// for i in [0, npix), oc in [oc_begin, oc_end) (oc_begin a multiple of the core's channel
+// block, oc_end <= out_c); k runs over [0, k_len). `packed` is the layout of the matching
+// *_pack below.
 typedef void (*effk_neon_gemm_fn)(const int8_t *x, size_t x_stride, int32_t k_len, int32_t npix,
                                   const void *packed, int32_t out_c, const effk_neon_requant *rq,
-                                  int8_t *out, size_t out_stride);
+                                  int8_t *out, size_t out_stride, int32_t oc_begin,
+                                  int32_t oc_end);
 
 // Plain NEON: 4 pixels x 4 channels, SMULL (+ SMLAL2) + SADALP, K in steps of 16.
 size_t effk_qs8_gemm_4x4c16_packed_size__neon(int32_t k_len, int32_t out_c);
@@ -129,7 +131,8 @@ void effk_qs8_gemm_4x4c16_pack__neon(const int8_t *filter, const int32_t *bias, 
                                      int32_t out_c, int32_t input_zero_point, void *packed);
 void effk_qs8_gemm_4x4c16__neon(const int8_t *x, size_t x_stride, int32_t k_len, int32_t npix,
                                 const void *packed, int32_t out_c, const effk_neon_requant *rq,
-                                int8_t *out, size_t out_stride);
+                                int8_t *out, size_t out_stride, int32_t oc_begin,
+                                int32_t oc_end);
 
 // NEON dotprod: 4 pixels x 16 channels, SDOT (by element), K in steps of 16.
 size_t effk_qs8_gemm_4x16c4_packed_size__neondot(int32_t k_len, int32_t out_c);
@@ -137,7 +140,15 @@ void effk_qs8_gemm_4x16c4_pack__neondot(const int8_t *filter, const int32_t *bia
                                         int32_t out_c, int32_t input_zero_point, void *packed);
 void effk_qs8_gemm_4x16c4__neondot(const int8_t *x, size_t x_stride, int32_t k_len,
                                    int32_t npix, const void *packed, int32_t out_c,
-                                   const effk_neon_requant *rq, int8_t *out, size_t out_stride);
+                                   const effk_neon_requant *rq, int8_t *out, size_t out_stride,
+                                   int32_t oc_begin, int32_t oc_end);
+
+// conv1x1 over output pixels [pixel_begin, pixel_end) and channels [c_begin, c_end) through a
+// GEMM core (the table entries of both tables).
+void effk_neon_conv1x1_with(const effk_conv2d_params *p, const int8_t *input, const void *packed,
+                            const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                            int32_t pixel_begin, int32_t pixel_end, int32_t c_begin,
+                            int32_t c_end, effk_neon_gemm_fn gemm);
 
 // General CONV_2D through im2col + a GEMM core (shared by both tables).
 typedef size_t (*effk_neon_gemm_size_fn)(int32_t k_len, int32_t out_c);
@@ -160,17 +171,10 @@ void effk_qs8_dwconv_channels_16c__neon(const effk_conv2d_params *p, const int8_
 void effk_qs8_conv1x1_channels_4x4c16__neon(const effk_conv2d_params *p, const int8_t *input,
     const void *packed, const int32_t *multiplier, const int32_t *shift, int8_t *output,
     int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end);
-void effk_qs8_conv1x1_channels_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
-    const void *packed, const int32_t *multiplier, const int32_t *shift, int8_t *output,
-    int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end);
 void effk_qs8_conv1x1_4x4c16__neon(const effk_conv2d_params *p, const int8_t *input,
                                    const void *packed, const int32_t *multiplier,
                                    const int32_t *shift, int8_t *output, int32_t pixel_begin,
                                    int32_t pixel_end);
-void effk_qs8_conv1x1_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
-                                      const void *packed, const int32_t *multiplier,
-                                      const int32_t *shift, int8_t *output, int32_t pixel_begin,
-                                      int32_t pixel_end);
 size_t effk_qs8_conv_packed_size__neon(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c);
 void effk_qs8_conv_pack__neon(const int8_t *filter, const int32_t *bias, int32_t kh, int32_t kw,
                               int32_t in_c, int32_t out_c, int32_t input_zero_point, void *packed);

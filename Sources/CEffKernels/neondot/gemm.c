@@ -96,10 +96,10 @@ static inline void tile4x16(const int8_t *x0, const int8_t *x1, const int8_t *x2
 }
 
 EFFK_TARGET_DOTPROD
-static void gemm_range(const int8_t *x, size_t x_stride, int32_t k_len, int32_t npix,
+void effk_qs8_gemm_4x16c4__neondot(const int8_t *x, size_t x_stride, int32_t k_len, int32_t npix,
                                    const void *packed, int32_t out_c, const effk_neon_requant *rq,
-                                   int8_t *out, size_t out_stride,
-                       int32_t oc_begin, int32_t oc_end) {
+                                   int8_t *out, size_t out_stride, int32_t oc_begin,
+                                   int32_t oc_end) {
   if (npix <= 0 || out_c <= 0) return;
   const int32_t ocp = EFFK_ROUND_UP(out_c, NR);
   const int32_t kp = EFFK_ROUND_UP(k_len, 16);
@@ -141,34 +141,6 @@ static void gemm_range(const int8_t *x, size_t x_stride, int32_t k_len, int32_t 
       }
     }
   }
-}
-
-EFFK_TARGET_DOTPROD
-void effk_qs8_gemm_4x16c4__neondot(const int8_t *x, size_t x_stride, int32_t k_len, int32_t npix,
-                                const void *packed, int32_t out_c, const effk_neon_requant *rq,
-                                int8_t *out, size_t out_stride) {
-  gemm_range(x, x_stride, k_len, npix, packed, out_c, rq, out, out_stride, 0, out_c);
-}
-
-// ---- table entries -------------------------------------------------------------------
-
-// Output channels [c_begin, c_end) only; c_begin a multiple of NR = 16 (the table says 16).
-void effk_qs8_conv1x1_channels_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
-    const void *packed, const int32_t *multiplier, const int32_t *shift, int8_t *output,
-    int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end) {
-  const effk_neon_requant rq = {multiplier, shift, p->output_zero_point, p->act_min, p->act_max};
-  if (pixel_end <= pixel_begin || c_end <= c_begin) return;
-  gemm_range(input + (size_t)pixel_begin * p->in_c, (size_t)p->in_c, p->in_c,
-             pixel_end - pixel_begin, packed, p->out_c, &rq,
-             output + (size_t)pixel_begin * p->out_c, (size_t)p->out_c, c_begin,
-             c_end < p->out_c ? c_end : p->out_c);
-}
-
-void effk_qs8_conv1x1_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
-    const void *packed, const int32_t *multiplier, const int32_t *shift, int8_t *output,
-    int32_t pixel_begin, int32_t pixel_end) {
-  effk_qs8_conv1x1_channels_4x16c4__neondot(p, input, packed, multiplier, shift, output, pixel_begin, pixel_end, 0,
-      p->out_c);
 }
 
 #endif

@@ -20,6 +20,22 @@ static void effk_qs8_conv_pack__neondot(const int8_t *filter, const int32_t *bia
                            effk_qs8_gemm_4x16c4_pack__neondot);
 }
 
+static void effk_qs8_conv1x1_channels_4x16c4__neondot(
+    const effk_conv2d_params *p, const int8_t *input, const void *packed,
+    const int32_t *multiplier, const int32_t *shift, int8_t *output, int32_t pixel_begin,
+    int32_t pixel_end, int32_t c_begin, int32_t c_end) {
+  effk_neon_conv1x1_with(p, input, packed, multiplier, shift, output, pixel_begin, pixel_end,
+                         c_begin, c_end, effk_qs8_gemm_4x16c4__neondot);
+}
+
+static void effk_qs8_conv1x1_4x16c4__neondot(const effk_conv2d_params *p, const int8_t *input,
+                                             const void *packed, const int32_t *multiplier,
+                                             const int32_t *shift, int8_t *output,
+                                             int32_t pixel_begin, int32_t pixel_end) {
+  effk_neon_conv1x1_with(p, input, packed, multiplier, shift, output, pixel_begin, pixel_end, 0,
+                         p->out_c, effk_qs8_gemm_4x16c4__neondot);
+}
+
 static void effk_qs8_conv_im2col_4x16c4__neondot(const effk_conv2d_params *p,
                                                  const int8_t *input, const void *packed,
                                                  const int32_t *multiplier, const int32_t *shift,
