@@ -34,12 +34,12 @@ struct StepRunner {
             guard lanes > 1, units >= 2 * minUnits else { return }
             var n = min(units / minUnits, lanes * Self.tilesPerLane)
             if n > lanes { n -= n % lanes }
+            let grid = TileGrid(units: units, blocks: 1, bands: n, groups: 1)
             tiles = n
-            let quotient = units / n, remainder = units % n
             runTiles = { range in
                 for t in range {
-                    let start = (t * quotient + min(t, remainder)) * align
-                    body(start, min(count, start + (quotient + (t < remainder ? 1 : 0)) * align))
+                    let band = grid.band(t)
+                    body(band.lowerBound * align, min(count, band.upperBound * align))
                 }
             }
         }
@@ -74,7 +74,7 @@ struct StepRunner {
             tiled(grid) { band, group in
                 let p0 = Int32(band.lowerBound * mr), p1 = Int32(min(pixels, band.upperBound * mr))
                 withUnsafePointer(to: p) {
-                    if let channels, grid.groups > 1 {
+                    if let channels {
                         channels($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), p0, p1,
                                  Int32(group.lowerBound * block), Int32(min(outC, group.upperBound * block)))
                     } else {
@@ -105,7 +105,7 @@ struct StepRunner {
             let channels = k.dwconv_channels
             tiled(grid) { band, group in
                 withUnsafePointer(to: p) {
-                    if let channels, grid.groups > 1 {
+                    if let channels {
                         channels($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y),
                                  Int32(band.lowerBound), Int32(band.upperBound),
                                  Int32(group.lowerBound * block), Int32(min(outC, group.upperBound * block)))
