@@ -42,6 +42,8 @@ let package = Package(
         // libsystemd: sd_journal_sendv and sd_notify.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
+        // glibc's <malloc.h> (mallopt, malloc_trim): the daemon's heap policy.
+        .systemLibrary(name: "CMalloc"),
         // The socket protocol: message types and NDJSON framing. Foundation only, so a
         // client needs nothing of the daemon.
         .target(name: "EffWire"),
@@ -49,7 +51,7 @@ let package = Package(
         .target(
             name: "EffDaemon",
             dependencies: [
-                "EffEngine", "EffModel", "EffCapture", "EffScheduler", "EffWire", "CSystemd",
+                "EffEngine", "EffModel", "EffCapture", "EffScheduler", "EffWire", "CSystemd", "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -34,6 +34,7 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
         self.socketOverride = socketOverride
         self.logger = logger
         self.notifier = notifier
+        HeapPolicy.configure()
         let config = try Self.loadConfig(configPath, socketOverride: socketOverride)
         DaemonLogging.setLevel(config.logLevel)
         let runtime = try ModelRuntime(config: config)
@@ -184,42 +185,51 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
     /// config is rejected and the running one kept.
     public func reload(requestedBy who: String, done: @escaping @Sendable (Reloaded) -> Void) {
         reloadQueue.async { [self] in
-            if lock.withLock({ stopped }) { return done(Reloaded(ok: false, message: "the daemon is stopping")) }
-            notifier.reloading()
-            let old = lock.withLock { config }
-            do {
-                try Self.checkInChildProcess(configPath)
-                let new = try Self.loadConfig(configPath, socketOverride: socketOverride)
-                let rt = try ModelRuntime(config: new)
-                let pipes = try Self.makePipelines(new, rt, server, logger)
-                var notes: [String] = []
-                if new.socketPath != old.socketPath || new.socketMode != old.socketMode || new.socketGroup != old.socketGroup {
-                    notes.append("socket path, mode and group take effect at restart")
-                }
-                let (oldPipes, oldRuntime) = lock.withLock { (pipelines, runtime) }
-                stopAll(oldPipes)
-                var applied = new
-                applied.socketPath = old.socketPath; applied.socketMode = old.socketMode; applied.socketGroup = old.socketGroup
-                lock.withLock {
-                    config = applied
-                    runtime = rt
-                    pipelines = pipes
-                    reloads += 1
-                }
-                oldRuntime.shutdown()
-                server.update(ServerSettings(applied, model: rt.modelName))
-                DaemonLogging.setLevel(applied.logLevel)
-                for p in pipes { p.start() }
-                let message = "reloaded \(configPath): \(describe())" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))")
-                logger.notice("\(message)", metadata: ["requested_by": .string(who)])
-                notifier.readyAfterReload()
-                done(Reloaded(ok: true, message: message))
-            } catch {
-                lock.withLock { reloadsRejected += 1 }
-                logger.error("reload rejected, the running config is kept: \(error)", metadata: ["requested_by": .string(who)])
-                notifier.readyAfterReload()
-                done(Reloaded(ok: false, message: "rejected, the running config is kept: \(error)"))
+            let result = swapIn(requestedBy: who)
+            // The old model, or the rejected new one, is gone by now.
+            HeapPolicy.releaseFreeMemory()
+            done(result)
+        }
+    }
+
+    /// Builds the new config, model and pipelines, then stops the old pipelines and starts
+    /// the new ones; any error before the swap leaves the running ones untouched.
+    private func swapIn(requestedBy who: String) -> Reloaded {
+        if lock.withLock({ stopped }) { return Reloaded(ok: false, message: "the daemon is stopping") }
+        notifier.reloading()
+        let old = lock.withLock { config }
+        do {
+            try Self.checkInChildProcess(configPath)
+            let new = try Self.loadConfig(configPath, socketOverride: socketOverride)
+            let rt = try ModelRuntime(config: new)
+            let pipes = try Self.makePipelines(new, rt, server, logger)
+            var notes: [String] = []
+            if new.socketPath != old.socketPath || new.socketMode != old.socketMode || new.socketGroup != old.socketGroup {
+                notes.append("socket path, mode and group take effect at restart")
             }
+            let (oldPipes, oldRuntime) = lock.withLock { (pipelines, runtime) }
+            stopAll(oldPipes)
+            var applied = new
+            applied.socketPath = old.socketPath; applied.socketMode = old.socketMode; applied.socketGroup = old.socketGroup
+            lock.withLock {
+                config = applied
+                runtime = rt
+                pipelines = pipes
+                reloads += 1
+            }
+            oldRuntime.shutdown()
+            server.update(ServerSettings(applied, model: rt.modelName))
+            DaemonLogging.setLevel(applied.logLevel)
+            for p in pipes { p.start() }
+            let message = "reloaded \(configPath): \(describe())" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))")
+            logger.notice("\(message)", metadata: ["requested_by": .string(who)])
+            notifier.readyAfterReload()
+            return Reloaded(ok: true, message: message)
+        } catch {
+            lock.withLock { reloadsRejected += 1 }
+            logger.error("reload rejected, the running config is kept: \(error)", metadata: ["requested_by": .string(who)])
+            notifier.readyAfterReload()
+            return Reloaded(ok: false, message: "rejected, the running config is kept: \(error)")
         }
     }
 }
