@@ -97,7 +97,9 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
         logger.notice("serving on \(server.path): \(summary)", metadata: ["model": .string(runtime.modelPath)])
         notifier.ready(status: summary)
 
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
+        // No child task throws: a plain task group (Swift 6.2 warns about `try` on a throwing
+        // group whose body throws nothing; 6.3 does not).
+        await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { [self] in await watchdogLoop() }
             tasks.addTask { [self] in
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {

@@ -134,7 +134,9 @@ struct Snapshot: ParsableCommand {
                     guard got > skip else { return }
                     do {
                         try tensor.withUnsafeMutableBufferPointer { try conv.convert(frame, into: $0) }
-                        if let dumpFrame { FileManager.default.createFile(atPath: dumpFrame, contents: Data(frame.bytes)) }
+                        if let dumpFrame, !FileManager.default.createFile(atPath: dumpFrame, contents: Data(frame.bytes)) {
+                            FileHandle.standardError.write(Data("\(dumpFrame): cannot write the file\n".utf8))
+                        }
                         let enc = "\(frame.color.matrix) \(frame.color.fullRange ? "full" : "limited")"
                         FileHandle.standardError.write(Data("\(device): \(frame.format.fourccName) \(frame.width)×\(frame.height) bytesperline \(frame.bytesPerLine) \(enc) seq \(frame.sequence)\n".utf8))
                     } catch {

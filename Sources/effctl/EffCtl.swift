@@ -168,7 +168,9 @@ struct Infer: ParsableCommand {
                     try engine.run(input: i, output: o, observe: dump.map { dir in
                         { op, tensor, bytes in
                             let name = String(format: "%@/op%03d_t%d.bin", dir, op, tensor)
-                            FileManager.default.createFile(atPath: name, contents: Data(bytes))
+                            if !FileManager.default.createFile(atPath: name, contents: Data(bytes)) {
+                                FileHandle.standardError.write(Data("\(name): cannot write the file\n".utf8))
+                            }
                         }
                     })
                 }
