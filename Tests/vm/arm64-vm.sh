@@ -270,7 +270,7 @@ timeout --foreground -k 10 "$TIMEOUT" qemu-system-aarch64 -M virt -accel tcg,thr
   -cpu "$CPU$([ "$CPU" = max ] && echo ,pauth-impdef=on)" -smp "$SMP" -m "$MEM" \
   -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$C/vmlinuz" -initrd "$C/initrd.img" \
-  -append "root=/dev/vda rw console=ttyAMA0 panic=-1 loglevel=4 systemd.unit=board.target systemd.show_status=auto" \
+  -append "root=/dev/vda rw console=ttyAMA0 panic=-1 loglevel=4 systemd.unit=board.target systemd.show_status=error" \
   -drive file="$C/root.img",if=none,id=hd,format=raw,snapshot=on -device virtio-blk-pci,drive=hd \
   -device virtio-rng-pci \
   -virtfs local,path="$(cd "$SHARE" && pwd)",mount_tag=board,security_model=none,readonly=on \
@@ -279,8 +279,8 @@ timeout --foreground -k 10 "$TIMEOUT" qemu-system-aarch64 -M virt -accel tcg,thr
 qrc=$?
 set -e
 sleep 1
-kill "$tailpid" 2>/dev/null
-wait "$tailpid" 2>/dev/null
+kill "$tailpid" 2>/dev/null || true
+wait "$tailpid" 2>/dev/null || true
 log "cpu $CPU, kernel $KV, wall $(($(date +%s) - t0)) s"
 code=$(tr -d '\r' <"$out" | sed -n 's/^==board-exit=\([0-9]*\)==$/\1/p' | tail -n 1)
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
