@@ -46,10 +46,13 @@ SUITE=trixie
 MIRROR=${EFFNETD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # The board: systemd, udev, the kernel, v4l-utils (vivid's controls), jq (the checks read
 # JSON); and the arm64 .deb's Depends (Debian 13 names, as scripts/package-deb --arch arm64
-# computes them), so `apt-get install ./effnetd_*_arm64.deb` needs no network.
+# computes them; libmosquitto1 since the daemon publishes to MQTT), so
+# `apt-get install ./effnetd_*_arm64.deb` needs no network. A package that gains a Depends
+# not listed here fails to install in the VM, naming it: add it here (a new image follows).
 PKGS="systemd systemd-sysv udev kmod dbus libnss-systemd linux-image-arm64 initramfs-tools
       busybox-static v4l-utils jq procps
-      libc6 libgcc-s1 libstdc++6 libsystemd0 libturbojpeg0 libpng16-16t64 zlib1g libv4l-0t64"
+      libc6 libgcc-s1 libstdc++6 libsystemd0 libturbojpeg0 libpng16-16t64 zlib1g libv4l-0t64
+      libmosquitto1"
 PKGS=$(echo $PKGS)
 VIVID_OPTS="n_devs=2 node_types=0x1,0x1"
 CACHE=${ARM64_VM_CACHE:-/var/cache/effnetd-arm64-vm}
