@@ -854,7 +854,8 @@ static void test_mul(const effk_isa_kernels *k) {
 static void test_mul_channel(const effk_isa_kernels *k) {
   test_result r;
   tr_begin(&r, k->name, "mul_channel");
-  static const int32_t chans[] = {1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 96, 144, 240, 255, 672};
+  static const int32_t chans[] = {1,   2,   15,  16,  17,  31,   32,   33,  63,
+                                  64,  65,  96,  144, 240, 255, 672, 1152, 4096, 4097};
   const int rounds = g_quick ? 1 : 4;
   for (int round = 0; round < rounds; ++round)
     for (int ci = 0; ci < (int)(sizeof chans / sizeof chans[0]); ++ci) {
