@@ -74,8 +74,8 @@ struct PlanBuilder {
         return table
     }
 
-    /// A table step (LOGISTIC, swish, int8 QUANTIZE) right after the convolution that produces
-    /// its input becomes that convolution's epilogue: each tile is looked up in place while
+    /// A table step (LOGISTIC, swish, int8 QUANTIZE) or a same-shape ADD right after the
+    /// convolution that produces its input (one of its operands) becomes that convolution's epilogue: each tile is looked up in place while
     /// it is still in cache, and the convolution's own output tensor is never stored. Only
     /// where nothing else reads that tensor (no other step, no RESHAPE alias, not a graph
     /// output).
@@ -85,11 +85,24 @@ struct PlanBuilder {
         let kept = Set(graph.outputs).union(graph.inputs).union(aliases.values)
         var fused: [Step] = []
         for s in steps {
-            if case let .lookup(table, x, y, _) = s.kind, var prev = fused.last, prev.epilogue == nil, prev.output == x,
-               readCount[x] == 1, !kept.contains(x), let k = prev.writing(y) {
+            if case let .lookup(table, x, y, _) = s.kind, var prev = fused.last, prev.epilogue == nil,
+               prev.addEpilogue == nil, prev.output == x, readCount[x] == 1, !kept.contains(x), let k = prev.writing(y) {
                 prev.kind = k
                 prev.output = y
                 prev.epilogue = table
+                prev.covers += [prev.op] + s.covers
+                prev.op = s.op
+                fused[fused.count - 1] = prev
+            } else if case let .add(p, a, b, y, _) = s.kind, a != b, var prev = fused.last, prev.addEpilogue == nil,
+                      prev.output == a || prev.output == b, readCount[prev.output] == 1, !kept.contains(prev.output),
+                      let k = prev.writing(y) {
+                // A residual ADD after the convolution that produces one operand (MBConv's
+                // projection + skip): the convolution writes the ADD's output tensor and each
+                // tile adds the skip's elements in place, while it is in cache.
+                let convIsFirst = prev.output == a
+                prev.kind = k
+                prev.output = y
+                prev.addEpilogue = Step.AddEpilogue(params: p, other: convIsFirst ? b : a, convIsFirst: convIsFirst)
                 prev.covers += [prev.op] + s.covers
                 prev.op = s.op
                 fused[fused.count - 1] = prev

@@ -61,14 +61,29 @@ struct StepRunner {
 
         /// The step's table epilogue over output pixels [p0, p1) × channels [c0, c1) of a
         /// [pixels][channels] tensor at `y`, in place: one run when the channels are whole.
+        /// Then the step's residual ADD over the same elements, in place.
         let epilogue = step.epilogue?.typed(Int8.self)
+        let residual = step.addEpilogue
         func lookUp(_ y: Int, channels: Int, _ p0: Int, _ p1: Int, _ c0: Int, _ c1: Int) {
-            guard let table = epilogue, p1 > p0, c1 > c0 else { return }
+            guard epilogue != nil || residual != nil, p1 > p0, c1 > c0 else { return }
             let out = i8(y)
+            func apply(_ start: Int, _ n: Int) {
+                if let table = epilogue { k.lookup(table, out + start, out + start, n) }
+                if let residual {
+                    let skip = UnsafePointer(i8(residual.other) + start)
+                    withUnsafePointer(to: residual.params) { pp in
+                        if residual.convIsFirst {
+                            k.add(pp, out + start, skip, out + start, n)
+                        } else {
+                            k.add(pp, skip, out + start, out + start, n)
+                        }
+                    }
+                }
+            }
             if c0 == 0, c1 == channels {
-                k.lookup(table, out + p0 * channels, out + p0 * channels, (p1 - p0) * channels)
+                apply(p0 * channels, (p1 - p0) * channels)
             } else {
-                for px in p0..<p1 { k.lookup(table, out + px * channels + c0, out + px * channels + c0, c1 - c0) }
+                for px in p0..<p1 { apply(px * channels + c0, c1 - c0) }
             }
         }
 

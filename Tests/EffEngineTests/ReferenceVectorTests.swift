@@ -172,9 +172,10 @@ final class ReferenceVectorTests: XCTestCase {
                                input: "efficientnet-b0-int8-random1__chelsea.input.i8")
     }
 
-    /// B0's 49 swishes become tables, and each swish or excitation LOGISTIC runs as the
-    /// epilogue of the convolution before it: 65 convolutions and the 49 swish LOGISTICs are
-    /// covered (the layer tests above check the bytes of what remains, per ISA).
+    /// B0's 49 swishes become tables, each swish or excitation LOGISTIC runs as the epilogue
+    /// of the convolution before it, and each residual ADD as its projection's: 74 convolutions
+    /// and the 49 swish LOGISTICs are covered (the layer tests above check the bytes of what
+    /// remains, per ISA).
     func testB0FusesSwishAndExcitationTables() throws {
         let fused = try Plan(modelPath: Self.modelPath("efficientnet-b0-int8-random1.tflite"), isa: "scalar")
         let plain = try Plan(modelPath: Self.modelPath("efficientnet-b0-int8-random1.tflite"), isa: "scalar", fusion: false)
@@ -184,12 +185,24 @@ final class ReferenceVectorTests: XCTestCase {
         XCTAssertEqual(count("LOGISTIC", ops.indices), 65)
         XCTAssertEqual(count("LOGISTIC", covered), 49, "the sigmoid of every swish")
         XCTAssertEqual(count("LOGISTIC", fused.fusedOps.keys), 16, "the excitation sigmoids, each a 1×1 convolution's epilogue")
-        XCTAssertEqual(count("CONV_2D", covered) + count("DEPTHWISE_CONV_2D", covered), 65)
+        XCTAssertEqual(count("CONV_2D", covered) + count("DEPTHWISE_CONV_2D", covered), 65 + 9)
         XCTAssertEqual(count("MUL", fused.fusedOps.keys), 49, "every MUL but the 16 excitation scalings is a swish")
+        XCTAssertEqual(count("ADD", fused.fusedOps.keys), 9, "every residual ADD runs in its projection's tiles")
         XCTAssertTrue(plain.fusedOps.isEmpty)
         func steps(_ p: Plan) -> Int? { Int(p.summary.prefix { $0.isNumber }) }
-        XCTAssertEqual(steps(fused).map { $0 + 49 + 65 }, steps(plain), "one step fewer per swish and per epilogue")
+        XCTAssertEqual(steps(fused).map { $0 + 49 + 65 + 9 }, steps(plain), "one step fewer per swish and per epilogue")
         XCTAssertLessThan(fused.arenaSize, plain.arenaSize, "the convolutions' own outputs are never stored")
+    }
+
+    /// Lite0 has no tables; its 9 residual ADDs run in their projections' tiles.
+    func testLite0FusesResidualAdds() throws {
+        let fused = try Plan(modelPath: Self.modelPath("efficientnet-lite0-int8.tflite"), isa: "scalar")
+        let ops = fused.graph.operators
+        XCTAssertEqual(fused.fusedOps.count, 9)
+        for (op, covered) in fused.fusedOps {
+            XCTAssertEqual(ops[op].kind.name, "ADD")
+            XCTAssertEqual(covered.map { ops[$0].kind.name }, ["CONV_2D"])
+        }
     }
 
     func testPlanReportsArenaSmallerThanSumOfActivations() throws {
