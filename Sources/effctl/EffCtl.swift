@@ -56,6 +56,8 @@ struct EngineOptions: ParsableArguments {
     var isa: String?
     @Flag(help: "Run every operator as its own step (no swish tables, no table epilogues on convolutions): same bytes, for comparison.")
     var noFusion = false
+    @Flag(help: "Do not pin the worker threads or the calling thread to CPUs (better on a host whose CPUs other processes keep busy).")
+    var noPin = false
 
     var modelPath: String { model ?? Defaults.find(Defaults.modelName) }
 
@@ -65,7 +67,7 @@ struct EngineOptions: ParsableArguments {
 
     func engine() throws -> Engine {
         let plan = try loadPlan(modelPath, isa: isa, fusion: !noFusion)
-        let pool = threads == 1 ? nil : WorkerPool(threads: threads == 0 ? nil : threads)
+        let pool = threads == 1 ? nil : WorkerPool(threads: threads == 0 ? nil : threads, pin: !noPin)
         pool?.pinCallingThread() // this thread runs the frames: keep it off the workers' CPUs
         return Engine(plan: plan, pool: pool)
     }
