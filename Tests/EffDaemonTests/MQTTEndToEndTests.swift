@@ -297,6 +297,8 @@ final class MQTTEndToEndTests: XCTestCase {
         try "right-password\n".write(toFile: pw, atomically: true, encoding: .utf8)
         chmod(pw, 0o600)
         d.signal(SIGHUP)
+        // A reload plans the model again (slow in a TSan build): wait for its READY=1.
+        XCTAssertTrue(d.notify.collect(timeout: 120) { $0.contains("READY=1") }.contains { $0.contains("READY=1") })
         XCTAssertEqual(sub.wait(for: 3) { $0.topic == "\(prefix)/a/prediction" }.count, 3, d.stderr)
         let ok = try waitForStatus(d) { $0.mqtt?.state == "connected" }
         XCTAssertEqual(ok.mqtt?.state, "connected")
@@ -342,6 +344,7 @@ final class MQTTEndToEndTests: XCTestCase {
                                 + camera("side", images: "\(samples)/coffee.jpg", fps: 5),
                             extra: mqtt(port: broker.port, prefix: prefix))
         d.signal(SIGHUP)
+        XCTAssertTrue(d.notify.collect(timeout: 120) { $0.contains("READY=1") }.contains { $0.contains("READY=1") })
         XCTAssertEqual(sub.wait { $0.topic == "homeassistant/sensor/\(node)_back_door/config" && $0.payload.isEmpty }.count, 1, d.stderr)
         XCTAssertEqual(sub.wait { $0.topic == "homeassistant/sensor/\(node)_side/config" }.count, 1, d.stderr)
         XCTAssertNil(try retainedMessage(port: broker.port, topic: "homeassistant/sensor/\(node)_back_door/config"))

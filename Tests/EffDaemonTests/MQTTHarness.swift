@@ -215,13 +215,14 @@ final class MQTTSubscriber {
 
     var messages: [MQTTMessage] { lock.withLock { received } }
 
-    /// Waits until `count` messages satisfy `matching`; returns them (fewer on timeout).
+    /// Waits until `count` messages satisfy `matching`; returns the first `count` of them
+    /// (fewer on timeout).
     @discardableResult
     func wait(for count: Int = 1, timeout: Double = 20, _ matching: (MQTTMessage) -> Bool) -> [MQTTMessage] {
         let deadline = Date(timeIntervalSinceNow: timeout)
         while true {
             let found = messages.filter(matching)
-            if found.count >= count || Date() > deadline { return found }
+            if found.count >= count || Date() > deadline { return Array(found.prefix(count)) }
             usleep(20_000)
         }
     }
