@@ -82,8 +82,9 @@ public final class MQTTPublisher: @unchecked Sendable {
     private var mosq: OpaquePointer?
     private enum Phase { case idle, connecting, connected }
     private var phase = Phase.idle
-    private var everConnected = false
-    private var handedOff = Set<Int32>()
+    /// Message ids of predictions with libmosquitto, and when they were handed to it.
+    private var handedOff: [Int32: UInt64] = [:]
+    private var connectedAt: UInt64 = 0
     private var offlineMid: Int32? = nil
     private var offlineAcked = false
     private var backoff = 1.0
@@ -278,6 +279,7 @@ public final class MQTTPublisher: @unchecked Sendable {
             } else if now >= nextHeartbeat {
                 publishStatus(m)
                 nextHeartbeat = now &+ UInt64(config.heartbeat * 1e9)
+                forgetStaleHandOffs(now)
             }
             if lock.withLock({ contextChanged }) { publishDiscovery(m) }
             publishQueued(m)
@@ -345,7 +347,7 @@ public final class MQTTPublisher: @unchecked Sendable {
                                    latencyMs: Double(MonotonicClock.nanoseconds() &- e.stamp.monotonic) / 1e6,
                                    inferenceMs: e.inferenceMs, top: Array(top), dropped: gap > 0 ? gap : nil)
                 if let mid = publish(m, predictionTopic(e.camera), p.lineBytes, retain: false) {
-                    handedOff.insert(mid)
+                    handedOff[mid] = MonotonicClock.nanoseconds()
                     sent += 1
                 } else {
                     lost += 1
@@ -356,6 +358,16 @@ public final class MQTTPublisher: @unchecked Sendable {
                 dropped += lost
             }
         }
+    }
+
+    /// A safety valve for the hand-off limit: libmosquitto acknowledges every QoS 1 message
+    /// (sending it again after a reconnect), but should one ever go unanswered, publishing
+    /// must not stop at the limit. Ids older than `staleHandOff` after a minute of steady
+    /// connection are forgotten.
+    static let staleHandOff: UInt64 = 120_000_000_000
+    private func forgetStaleHandOffs(_ now: UInt64) {
+        guard !handedOff.isEmpty, now &- connectedAt > 60_000_000_000 else { return }
+        handedOff = handedOff.filter { now &- $0.value < Self.staleHandOff }
     }
 
     private func publishStatus(_ m: OpaquePointer) {
@@ -470,7 +482,7 @@ public final class MQTTPublisher: @unchecked Sendable {
             return
         }
         phase = .connected
-        everConnected = true
+        connectedAt = MonotonicClock.nanoseconds()
         backoff = 1
         loggedError = nil
         lock.withLock {
@@ -483,7 +495,7 @@ public final class MQTTPublisher: @unchecked Sendable {
 
     private func acknowledged(_ mid: Int32) {
         if mid == offlineMid { offlineAcked = true }
-        handedOff.remove(mid)
+        handedOff[mid] = nil
     }
 
     // MARK: State
