@@ -88,22 +88,17 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
     /// a parser that aborts on some malformed input (toml++ asserts on a few) must not take
     /// the running daemon down with it.
     static func checkInChildProcess(_ path: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        p.arguments = ["--check-config", "--config", path]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        do { try p.run() } catch {
+        let result: (ending: ChildProcess.Ending, stderr: String)
+        do { result = try ChildProcess.run("/proc/self/exe", ["--check-config", "--config", path]) } catch {
             throw ConfigError(file: path, message: "cannot start the config check: \(error)")
         }
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if p.terminationReason == .uncaughtSignal {
-            throw ConfigError(file: path, message: "the config check crashed (signal \(p.terminationStatus)); the file is probably not valid TOML")
-        }
-        if p.terminationStatus != 0 {
-            let line = text.split(separator: "\n").first.map(String.init) ?? "exit status \(p.terminationStatus)"
+        switch result.ending {
+        case .signaled(let signal):
+            throw ConfigError(file: path, message: "the config check crashed (signal \(signal)); the file is probably not valid TOML")
+        case .exited(0):
+            return
+        case .exited(let status):
+            let line = result.stderr.split(separator: "\n").first.map(String.init) ?? "exit status \(status)"
             throw CheckFailure(description: line.hasPrefix("effnetd: ") ? String(line.dropFirst(9)) : line)
         }
     }

@@ -224,6 +224,32 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertTrue(sub.closedByPeer, "subscribers see the connection closed")
     }
 
+    /// The shipped unit allows only AF_UNIX sockets (RestrictAddressFamilies=AF_UNIX). A reload
+    /// must work under that restriction: it once ran its config check through Foundation's
+    /// Process, which needs an AF_INET socket on Linux, and the reload never finished.
+    func testReloadWorksWithOnlyUnixSocketsAllowed() throws {
+        let launcher = FileManager.default.temporaryDirectory.appendingPathComponent("af-unix-only-\(getpid())").path
+        let cc = try runCommand("/usr/bin/cc", ["-O2", "-o", launcher, repoRoot.appendingPathComponent("Tests/tools/af-unix-only.c").path])
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        defer { unlink(launcher) }
+        let d = try DaemonProcess(cameras: cameras((10, 10)), launcher: [launcher])
+        try d.waitReady()
+        let probe = try LineClient(path: d.socketPath)
+        _ = try hello(probe)
+
+        try d.rewriteConfig(cameras: cameras((10, 10)), extra: "top_k = 3")
+        guard case .reloaded(let good) = try probe.request(#"{"type":"reload"}"#, timeout: 60) else { return XCTFail("no reloaded reply: \(d.stderr)") }
+        XCTAssertTrue(good.ok, good.message)
+        try "[model]\npth = \"x\"\n".write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        guard case .reloaded(let bad) = try probe.request(#"{"type":"reload"}"#, timeout: 60) else { return XCTFail("no reloaded reply: \(d.stderr)") }
+        XCTAssertFalse(bad.ok)
+        XCTAssertTrue(bad.message.contains("pth"), "the child's check names the key: \(bad.message)")
+        guard case .status(let st) = try probe.request(#"{"type":"status"}"#) else { return XCTFail("no status") }
+        XCTAssertEqual(st.reloads, 1)
+        XCTAssertEqual(st.reloads_rejected, 1)
+        XCTAssertEqual(d.terminate().status, 0, d.stderr)
+    }
+
     /// WATCHDOG=1 is sent while pipelines make progress and withheld while one is stuck
     /// (the daemon's fault injection hangs camera "stuck"'s inference thread for 5 s).
     func testWatchdogStopsWhileAPipelineIsStuck() throws {

@@ -154,8 +154,9 @@ final class DaemonProcess {
     private let errLock = NSLock()
     private var errText = ""
 
-    /// `cameras`: TOML for the [[camera]] tables; `extra`: more top-level tables.
-    init(cameras: String, extra: String = "", environment: [String: String] = [:]) throws {
+    /// `cameras`: TOML for the [[camera]] tables; `extra`: more top-level tables; `launcher`:
+    /// a program that sets something up and then execs effnetd (same pid), with its arguments.
+    init(cameras: String, extra: String = "", environment: [String: String] = [:], launcher: [String] = []) throws {
         _ = Glibc.signal(SIGPIPE, SIG_IGN)  // a daemon that closes a connection must not kill the test run
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("effnetd-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -163,8 +164,15 @@ final class DaemonProcess {
         configPath = dir.appendingPathComponent("effnetd.toml").path
         notify = try NotifyListener(path: dir.appendingPathComponent("notify").path)
         try Self.config(cameras: cameras, extra: extra).write(toFile: configPath, atomically: true, encoding: .utf8)
-        process.executableURL = productsDir.appendingPathComponent("effnetd")
-        process.arguments = ["--config", configPath, "--socket", socketPath]
+        let effnetd = productsDir.appendingPathComponent("effnetd")
+        let arguments = ["--config", configPath, "--socket", socketPath]
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = launcher.dropFirst() + [effnetd.path] + arguments
+        } else {
+            process.executableURL = effnetd
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = notify.path
         env.removeValue(forKey: "JOURNAL_STREAM")
