@@ -42,16 +42,19 @@ let package = Package(
         // libsystemd: sd_journal_sendv and sd_notify.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
+        // libmosquitto: MQTT publishing ([mqtt]).
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto",
+                       providers: [.apt(["libmosquitto-dev"])]),
         // glibc's <malloc.h> (mallopt, malloc_trim): the daemon's heap policy.
         .systemLibrary(name: "CMalloc"),
         // The socket protocol: message types and NDJSON framing. Foundation only, so a
         // client needs nothing of the daemon.
         .target(name: "EffWire"),
-        // Config, per-camera pipelines, the socket server, journald and sd_notify.
+        // Config, per-camera pipelines, the socket server, the MQTT publisher, journald and sd_notify.
         .target(
             name: "EffDaemon",
             dependencies: [
-                "EffEngine", "EffModel", "EffCapture", "EffScheduler", "EffWire", "CSystemd", "CMalloc",
+                "EffEngine", "EffModel", "EffCapture", "EffScheduler", "EffWire", "CSystemd", "CMalloc", "CMosquitto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

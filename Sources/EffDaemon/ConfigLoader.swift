@@ -50,6 +50,7 @@ extension DaemonConfig {
         if let s = try doc.section(root, "inference") { try readInference(s, into: &config) }
         if let s = try doc.section(root, "socket") { try readSocket(s, into: &config) }
         if let s = try doc.section(root, "log") { try readLog(s, into: &config) }
+        if let s = try doc.section(root, "mqtt") { config.mqtt = try readMQTT(s) }
         config.cameras = try readCameras(root, doc)
         return config
     }
@@ -68,7 +69,7 @@ extension DaemonConfig {
 // MARK: - Sections
 
 extension DaemonConfig {
-    private static let topLevel = ["model", "inference", "socket", "log", "camera"]
+    private static let topLevel = ["model", "inference", "socket", "log", "mqtt", "camera"]
 
     private static func checkTopLevel(_ root: TOMLTable, _ doc: Document) throws {
         for key in root.keys.sorted() where !topLevel.contains(key) {
@@ -76,7 +77,7 @@ extension DaemonConfig {
             // A key above the first header is usually a forgotten [table] line, so say so.
             let message = isTable
                 ? "unknown table \"\(key)\"; expected one of \(topLevel.joined(separator: ", "))"
-                : "unknown key \"\(key)\" outside any table; expected the tables [model], [inference], [socket], [log], [[camera]]"
+                : "unknown key \"\(key)\" outside any table; expected the tables [model], [inference], [socket], [log], [mqtt], [[camera]]"
             throw ConfigError(file: doc.file, line: doc.map.line(of: [.key(key)]), key: key, message: message)
         }
     }
@@ -126,6 +127,66 @@ extension DaemonConfig {
             }
             c.logLevel = level
         }
+    }
+
+    static let mqttKeys = ["host", "port", "client_id", "topic_prefix", "qos", "username", "password_file", "tls_ca_file",
+                           "tls_cert_file", "tls_key_file", "keepalive_s", "publish", "heartbeat_s", "queue",
+                           "homeassistant", "discovery_prefix"]
+
+    private static func readMQTT(_ s: Section) throws -> MQTTConfig {
+        try s.checkKeys(mqttKeys)
+        guard let host = try s.string("host") else {
+            throw s.error(nil, "[mqtt] needs host, the broker's name or address (leave out [mqtt] to run without MQTT)",
+                          missingKey: "host")
+        }
+        guard !host.isEmpty, !host.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }) else {
+            throw s.error("host", "expected the broker's host name or address (found \"\(host)\")")
+        }
+        var m = MQTTConfig(host: host)
+        if let v = try s.int("port", in: 1...65535) { m.port = v }
+        if let v = try s.string("client_id"), !v.isEmpty {
+            // MQTT strings are UTF-8 up to 65535 bytes, without NUL.
+            guard v.utf8.count <= 65535, !v.utf8.contains(0) else {
+                throw s.error("client_id", "must be at most 65535 bytes of UTF-8 without NUL characters")
+            }
+            m.clientID = v
+        }
+        if let v = try s.string("topic_prefix"), !v.isEmpty { m.topicPrefix = try s.topicName("topic_prefix", v) }
+        if let v = try s.int("qos", in: 0...1) { m.qos = v }
+        if let v = try s.string("username"), !v.isEmpty {
+            guard v.utf8.count <= 65535, !v.utf8.contains(0) else {
+                throw s.error("username", "must be at most 65535 bytes of UTF-8 without NUL characters")
+            }
+            m.username = v
+        }
+        if let file = try s.optionalPath("password_file") {
+            guard m.username != nil else { throw s.error("password_file", "a password needs a user name: set username too") }
+            m.passwordFile = file
+            m.password = try s.secret("password_file", file)
+        }
+        m.tlsCAFile = try s.readablePath("tls_ca_file")
+        m.tlsCertFile = try s.readablePath("tls_cert_file")
+        m.tlsKeyFile = try s.readablePath("tls_key_file")
+        if (m.tlsCertFile == nil) != (m.tlsKeyFile == nil) {
+            let missing = m.tlsCertFile == nil ? "tls_cert_file" : "tls_key_file"
+            throw s.error(m.tlsCertFile == nil ? "tls_key_file" : "tls_cert_file",
+                          "a client certificate needs both tls_cert_file and tls_key_file; \(missing) is not set")
+        }
+        if m.tlsCertFile != nil, m.tlsCAFile == nil {
+            throw s.error("tls_cert_file", "a client certificate is used only with TLS: set tls_ca_file too")
+        }
+        if let v = try s.int("keepalive_s", in: 5...65535) { m.keepalive = v }
+        if let v = try s.string("publish") {
+            guard let mode = MQTTConfig.PublishMode(rawValue: v) else {
+                throw s.error("publish", "expected \"change\" or \"every\" (found \"\(v)\")")
+            }
+            m.publish = mode
+        }
+        if let v = try s.number("heartbeat_s", above: 0, to: 86_400) { m.heartbeat = v }
+        if let v = try s.int("queue", in: 1...1_000_000) { m.queue = v }
+        if let v = try s.bool("homeassistant") { m.homeAssistant = v }
+        if let v = try s.string("discovery_prefix") { m.discoveryPrefix = try s.topicName("discovery_prefix", v) }
+        return m
     }
 
     private static func readCameras(_ root: TOMLTable, _ doc: Document) throws -> [CameraConfig] {
@@ -275,6 +336,68 @@ private struct Section {
 
     func string(_ key: String) throws -> String? {
         try value(key, expected: "a string", is: .string)?.string
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        try value(key, expected: "true or false", is: .bool)?.bool
+    }
+
+    /// A path, resolved against the config file's folder; "" (or absent) is nil.
+    func optionalPath(_ key: String) throws -> String? {
+        guard let p = try string(key), !p.isEmpty else { return nil }
+        return doc.resolve(p)
+    }
+
+    /// An optional path to a file this process can read now.
+    func readablePath(_ key: String) throws -> String? {
+        guard let p = try optionalPath(key) else { return nil }
+        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw error(key, "\(p): \(String(cString: strerror(errno)))") }
+        close(fd)
+        return p
+    }
+
+    /// The first line of a file that must not be readable by its group or others.
+    func secret(_ key: String, _ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw error(key, "\(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw error(key, "\(path): \(String(cString: strerror(errno)))") }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw error(key, "\(path) is not a regular file") }
+        let mode = st.st_mode & 0o777
+        guard mode & 0o044 == 0 else {
+            throw error(key, "\(path) is readable by its group or others (mode 0\(String(mode, radix: 8))); "
+                        + "a password file must be readable by its owner only (chmod 600)")
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count <= 65536 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error(key, "\(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            bytes += chunk[..<n]
+        }
+        var line = bytes.prefix { $0 != UInt8(ascii: "\n") }
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        guard !line.isEmpty, line.count <= 65535, !line.contains(0), let text = String(validating: line, as: UTF8.self) else {
+            throw error(key, "\(path): expected the password on the first line (UTF-8, 1 to 65535 bytes)")
+        }
+        return text
+    }
+
+    /// An MQTT topic (or prefix) the daemon publishes under: no wildcards, no '/' at
+    /// either end, no NUL.
+    func topicName(_ key: String, _ v: String) throws -> String {
+        guard !v.isEmpty, v.utf8.count <= 1024, !v.hasPrefix("/"), !v.hasSuffix("/"),
+              !v.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") || $0 == 0 })
+        else {
+            throw error(key, "\"\(v)\" is not a topic to publish under: no + or #, no / at the start or end, at most 1024 bytes")
+        }
+        return v
     }
 
     /// A non-empty path, resolved against the config file's folder.

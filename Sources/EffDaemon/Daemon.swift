@@ -5,14 +5,17 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// The daemon: config → model runtime → one pipeline per camera → the socket server;
-/// systemd readiness, watchdog and status; SIGHUP reload; graceful stop.
+/// The daemon: config → model runtime → one pipeline per camera → the socket server and,
+/// with [mqtt], the MQTT publisher; systemd readiness, watchdog and status; SIGHUP reload;
+/// graceful stop.
 public final class Daemon: DaemonControl, Service, @unchecked Sendable {
     public let configPath: String
     private let socketOverride: String?
     private let logger: Logger
     private let notifier: SystemdNotifier
     public let server: SocketServer
+    /// What pipelines publish to: the server, and the MQTT publisher when configured.
+    private let sink: PredictionFanOut
     private let startedAt = MonotonicClock.nanoseconds()
 
     // Swapped by reload; read by status and the watchdog.
@@ -42,8 +45,28 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
         self.config = config
         self.runtime = runtime
         self.server = server
-        pipelines = try Self.makePipelines(config, runtime, server, logger)
+        sink = PredictionFanOut(server: server)
+        pipelines = try Self.makePipelines(config, runtime, sink, logger)
         server.control = self
+        if let m = config.mqtt { sink.setPublisher(makePublisher(m, config, runtime)) }
+    }
+
+    private func makePublisher(_ m: MQTTConfig, _ c: DaemonConfig, _ rt: ModelRuntime) -> MQTTPublisher {
+        MQTTPublisher(config: m, context: Self.mqttContext(c, rt), logger: logger) { [weak self] in
+            guard let self else { return [] }
+            return lock.withLock { self.pipelines }.map { $0.status(subscribers: 0) }
+        }
+    }
+
+    static func mqttContext(_ c: DaemonConfig, _ rt: ModelRuntime) -> MQTTContext {
+        MQTTContext(cameras: c.cameras.map(\.name), model: rt.modelName, topK: c.topK, minScore: c.minScore)
+    }
+
+    /// Stops an MQTT publisher (offline published, disconnected) within 2 s, or says why not.
+    private func stopPublisher(_ p: MQTTPublisher) {
+        if !p.stop(timeout: 2) {
+            logger.warning("MQTT: the publisher did not stop within 2 s (a connect to \(p.config.broker) in progress); leaving it")
+        }
     }
 
     static func loadConfig(_ path: String, socketOverride: String?) throws -> DaemonConfig {
@@ -88,6 +111,7 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
         let c = lock.withLock { config }
         try server.start(mode: c.socketMode, group: c.socketGroup)
         for p in lock.withLock({ pipelines }) { p.start() }
+        sink.publisher?.start()
         let summary = describe()
         logger.notice("serving on \(server.path): \(summary)", metadata: ["model": .string(runtime.modelPath)])
         notifier.ready(status: summary)
@@ -121,6 +145,10 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
         notifier.stopping()
         logger.notice("stopping")
         stopAll(pipes)
+        if let p = sink.publisher {
+            sink.setPublisher(nil)
+            stopPublisher(p)
+        }
         server.shutdown()
         lock.withLock { runtime }.shutdown()
     }
@@ -135,7 +163,8 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
     private func describe() -> String {
         let (c, rt) = lock.withLock { (config, runtime) }
         let cams = c.cameras.isEmpty ? "no cameras" : c.cameras.count == 1 ? "1 camera" : "\(c.cameras.count) cameras"
-        return "\(rt.modelName) on \(rt.plan.isa), \(rt.threads) thread\(rt.threads == 1 ? "" : "s"), \(cams)"
+        let mqtt = c.mqtt.map { ", MQTT to \($0.broker)" } ?? ""
+        return "\(rt.modelName) on \(rt.plan.isa), \(rt.threads) thread\(rt.threads == 1 ? "" : "s"), \(cams)\(mqtt)"
     }
 
     // MARK: Watchdog
@@ -174,7 +203,8 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
         let (rt, pipes, r, rr) = lock.withLock { (runtime, pipelines, reloads, reloadsRejected) }
         return Status(version: EffnetdVersion.string, pid: Int(getpid()), uptimeS: Double(MonotonicClock.nanoseconds() - startedAt) / 1e9,
                       model: rt.modelName, isa: rt.plan.isa, threads: rt.threads, clients: clients, reloads: r,
-                      reloadsRejected: rr, cameras: pipes.map { $0.status(subscribers: subscribers[$0.name] ?? 0) })
+                      reloadsRejected: rr, cameras: pipes.map { $0.status(subscribers: subscribers[$0.name] ?? 0) },
+                      mqtt: sink.publisher?.status())
     }
 
     /// Reads the config file again and, if it and its model are good, swaps in new
@@ -199,7 +229,7 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
             try Self.checkInChildProcess(configPath)
             let new = try Self.loadConfig(configPath, socketOverride: socketOverride)
             let rt = try ModelRuntime(config: new)
-            let pipes = try Self.makePipelines(new, rt, server, logger)
+            let pipes = try Self.makePipelines(new, rt, sink, logger)
             var notes: [String] = []
             if new.socketPath != old.socketPath || new.socketMode != old.socketMode || new.socketGroup != old.socketGroup {
                 notes.append("socket path, mode and group take effect at restart")
@@ -218,6 +248,23 @@ public final class Daemon: DaemonControl, Service, @unchecked Sendable {
             server.update(ServerSettings(applied, model: rt.modelName))
             DaemonLogging.setLevel(applied.logLevel)
             for p in pipes { p.start() }
+            // [mqtt] changed: the old publisher says offline and goes, then the new one
+            // connects (in that order, so the retained status ends "online"). Unchanged: the
+            // publisher stays connected and learns the new cameras and model.
+            if applied.mqtt != old.mqtt {
+                if let p = sink.publisher {
+                    sink.setPublisher(nil)
+                    stopPublisher(p)
+                }
+                if let m = applied.mqtt {
+                    let p = makePublisher(m, applied, rt)
+                    sink.setPublisher(p)
+                    p.start()
+                }
+                notes.append(applied.mqtt.map { "MQTT now to \($0.broker)" } ?? "MQTT off")
+            } else {
+                sink.publisher?.update(Self.mqttContext(applied, rt))
+            }
             let message = "reloaded \(configPath): \(describe())" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))")
             logger.notice("\(message)", metadata: ["requested_by": .string(who)])
             notifier.readyAfterReload()

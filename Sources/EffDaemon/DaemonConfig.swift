@@ -41,6 +41,9 @@ public struct DaemonConfig: Sendable, Equatable {
     // [log]
     public var logLevel: Logger.Level = .info
 
+    // [mqtt]; nil (no [mqtt] table): no MQTT at all.
+    public var mqtt: MQTTConfig? = nil
+
     // [[camera]]
     public var cameras: [CameraConfig] = []
 
@@ -50,6 +53,60 @@ public struct DaemonConfig: Sendable, Equatable {
     public static let installedModelDir = "/usr/share/effnetd/models"
     /// Where systemd's unit points the daemon.
     public static let defaultPath = "/etc/effnetd/effnetd.toml"
+}
+
+/// The `[mqtt]` table: publishing predictions and health to an MQTT broker.
+public struct MQTTConfig: Sendable, Equatable {
+    public enum PublishMode: String, Sendable, Equatable, CaseIterable {
+        /// Every prediction.
+        case every
+        /// When a camera's top-1 class changes, and at least every `heartbeat` seconds.
+        case change
+    }
+    /// The broker's host name or address.
+    public var host: String
+    public var port: Int = 1883
+    /// Default "effnetd-<hostname>".
+    public var clientID: String
+    /// Default "effnetd/<hostname>"; topics are `<topicPrefix>/<camera>/prediction` and `<topicPrefix>/status`.
+    public var topicPrefix: String
+    public var qos: Int = 1
+    public var username: String? = nil
+    /// The file the password came from (nil: none).
+    public var passwordFile: String? = nil
+    /// Read from `passwordFile` at each (re)load, first line, without its line ending.
+    public var password: String? = nil
+    /// Set: TLS, the broker's certificate verified against this CA file.
+    public var tlsCAFile: String? = nil
+    /// A client certificate and its key (both or neither; only with `tlsCAFile`).
+    public var tlsCertFile: String? = nil
+    public var tlsKeyFile: String? = nil
+    public var keepalive: Int = 30
+    public var publish: PublishMode = .change
+    /// Seconds between retained status messages, and the longest gap between predictions
+    /// of one camera in `change` mode.
+    public var heartbeat: Double = 10
+    /// Predictions held while the broker is away or slow; beyond it the oldest are dropped.
+    public var queue: Int = 1000
+    public var homeAssistant: Bool = true
+    public var discoveryPrefix: String = "homeassistant"
+
+    public init(host: String, hostname: String = MQTTConfig.hostname()) {
+        self.host = host
+        clientID = "effnetd-" + hostname
+        topicPrefix = "effnetd/" + hostname
+    }
+
+    /// "host:port", for status and logs.
+    public var broker: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+
+    /// This machine's host name (gethostname), "localhost" when it has none.
+    public static func hostname() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
+        let name = String(cString: buf)
+        return name.isEmpty ? "localhost" : name
+    }
 }
 
 /// One `[[camera]]` table.

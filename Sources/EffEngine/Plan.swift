@@ -54,13 +54,24 @@ public final class Plan: @unchecked Sendable {
     let tensorOffsets: [Int?]
     private let constants: UnsafeMutableRawPointer
 
-    public convenience init(modelPath: String, isa: String? = nil) throws {
-        try self.init(graph: Graph.load(path: modelPath), isa: isa)
+    /// Whether operators were fused (see `init(graph:isa:fusion:)`).
+    public let fusion: Bool
+    /// Operators computed inside another operator's step, by the operator whose output that
+    /// step writes (and whose index the `Engine.run` observer sees): e.g. a 1×1 CONV_2D and a
+    /// LOGISTIC under the MUL of a swish. Their own outputs are never stored. Empty without fusion.
+    public let fusedOps: [Int: [Int]]
+
+    public convenience init(modelPath: String, isa: String? = nil, fusion: Bool = true) throws {
+        try self.init(graph: Graph.load(path: modelPath), isa: isa, fusion: fusion)
     }
 
     /// `isa` names a kernel table ("scalar", "avx2", "avx512vnni", "neon", "neondot");
-    /// nil picks the best this CPU has, or the one `EFFNETD_ISA` names.
-    public init(graph: Graph, isa: String? = nil) throws {
+    /// nil picks the best this CPU has, or the one `EFFNETD_ISA` names. With `fusion`,
+    /// `MUL(x, LOGISTIC(x))` runs as one 256-entry table and a table op (LOGISTIC, swish,
+    /// int8 QUANTIZE) runs in place on each tile of the convolution before it; the bytes are
+    /// the same either way.
+    public init(graph: Graph, isa: String? = nil, fusion: Bool = true) throws {
+        self.fusion = fusion
         self.graph = graph
         kernels = try Self.kernels(named: isa)
         self.isa = String(cString: kernels.pointee.name)
@@ -71,8 +82,11 @@ public final class Plan: @unchecked Sendable {
         for t in graph.inputs + graph.outputs where graph.tensors[t].isConstant {
             throw PlanError.unsupported(op: -1, name: "graph", reason: "the graph's input or output (tensor \(t)) is a constant")
         }
-        var builder = PlanBuilder(graph: graph, kernels: kernels)
+        var builder = PlanBuilder(graph: graph, kernels: kernels, fusion: fusion)
         try builder.build()
+        var fused: [Int: [Int]] = [:]
+        for s in builder.steps where !s.covers.isEmpty { fused[s.op] = s.covers }
+        fusedOps = fused
 
         // Arena: one request per storage root, alive from its producer to its last reader.
         let storage = builder.storageRoots()
@@ -140,6 +154,6 @@ public final class Plan: @unchecked Sendable {
 
     /// A one-line summary: ops, arena, constants, MACs.
     public var summary: String {
-        "\(steps.count) steps, arena \(arenaSize / 1024) KiB, constants \(constantsSize / 1024) KiB, \(macs / 1_000_000) M MACs"
+        "\(steps.count) steps\(fusion ? "" : " (no fusion)"), arena \(arenaSize / 1024) KiB, constants \(constantsSize / 1024) KiB, \(macs / 1_000_000) M MACs"
     }
 }

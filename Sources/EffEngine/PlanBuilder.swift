@@ -13,16 +13,104 @@ struct PlanBuilder {
     var macs = 0
     /// RESHAPE outputs share their input's bytes: tensor → tensor it aliases.
     var aliases: [Int: Int] = [:]
+    /// Whether to fuse (swish tables, table epilogues on convolutions); off, every operator
+    /// runs as its own step, as the graph says.
+    let fusion: Bool
+    /// Swish pairs: MUL op → the LOGISTIC op that feeds it the sigmoid of its other operand.
+    var swish: [Int: Int] = [:]
+    /// LOGISTIC tables held back for the MUL that absorbs them.
+    var heldLogistic: [Int: [Int8]] = [:]
 
-    init(graph: Graph, kernels: UnsafePointer<effk_isa_kernels>) {
+    init(graph: Graph, kernels: UnsafePointer<effk_isa_kernels>, fusion: Bool = true) {
         self.graph = graph
         self.kernels = kernels
+        self.fusion = fusion
     }
 
     mutating func build() throws {
+        if fusion { findSwish() }
         for (index, op) in graph.operators.enumerated() {
             try add(op, index: index)
         }
+        if fusion { fuseEpilogues() }
+    }
+
+    // MARK: fusion
+
+    /// Finds `MUL(x, LOGISTIC(x))` (either operand order) where the sigmoid goes nowhere else:
+    /// swish, which is a function of the int8 x alone, so one 256-entry table computes it.
+    mutating func findSwish() {
+        let ops = graph.operators
+        var producer: [Int: Int] = [:], readers: [Int: Int] = [:]
+        for (i, op) in ops.enumerated() {
+            for t in op.outputs { producer[t] = i }
+            for t in op.inputs where t >= 0 { readers[t, default: 0] += 1 }
+        }
+        let outputs = Set(graph.outputs)
+        for (i, op) in ops.enumerated() {
+            guard case .mul = op.kind, op.inputs.count == 2, op.outputs.count == 1 else { continue }
+            let (a, b) = (op.inputs[0], op.inputs[1])
+            for (x, s) in [(a, b), (b, a)] {
+                guard x != s, let l = producer[s], l < i, case .logistic = ops[l].kind, ops[l].inputs.first == x,
+                      readers[s] == 1, !outputs.contains(s), tensor(x).shape == tensor(s).shape,
+                      tensor(x).type == .int8, tensor(s).type == .int8 else { continue }
+                swish[i] = l
+                break
+            }
+        }
+    }
+
+    /// The MUL of a swish pair as one table: for each of the 256 int8 inputs, the reference
+    /// LOGISTIC table's value, then the reference MUL of the input by it (the scalar kernel
+    /// with the MUL's own parameters, operands in the graph's order). Exact by construction.
+    static func swishTable(logistic: [Int8], mul p: effk_mul_params, xIsFirst: Bool) -> [Int8] {
+        let xs = (-128...127).map { Int8($0) }
+        let sig = xs.map { logistic[Int(UInt8(bitPattern: $0))] }
+        var out = [Int8](repeating: 0, count: 256)
+        var params = p
+        if xIsFirst { effk_qs8_mul__scalar(&params, xs, sig, &out, 256) } else { effk_qs8_mul__scalar(&params, sig, xs, &out, 256) }
+        var table = [Int8](repeating: 0, count: 256)
+        for (k, v) in xs.enumerated() { table[Int(UInt8(bitPattern: v))] = out[k] }
+        return table
+    }
+
+    /// A table step (LOGISTIC, swish, int8 QUANTIZE) or a same-shape ADD right after the
+    /// convolution that produces its input (one of its operands) becomes that convolution's epilogue: each tile is looked up in place while
+    /// it is still in cache, and the convolution's own output tensor is never stored. Only
+    /// where nothing else reads that tensor (no other step, no RESHAPE alias, not a graph
+    /// output).
+    mutating func fuseEpilogues() {
+        var readCount: [Int: Int] = [:]
+        for s in steps { for t in s.reads { readCount[t, default: 0] += 1 } }
+        let kept = Set(graph.outputs).union(graph.inputs).union(aliases.values)
+        var fused: [Step] = []
+        for s in steps {
+            if case let .lookup(table, x, y, _) = s.kind, var prev = fused.last, prev.epilogue == nil,
+               prev.addEpilogue == nil, prev.output == x, readCount[x] == 1, !kept.contains(x), let k = prev.writing(y) {
+                prev.kind = k
+                prev.output = y
+                prev.epilogue = table
+                prev.covers += [prev.op] + s.covers
+                prev.op = s.op
+                fused[fused.count - 1] = prev
+            } else if case let .add(p, a, b, y, _) = s.kind, a != b, var prev = fused.last, prev.addEpilogue == nil,
+                      prev.output == a || prev.output == b, readCount[prev.output] == 1, !kept.contains(prev.output),
+                      let k = prev.writing(y) {
+                // A residual ADD after the convolution that produces one operand (MBConv's
+                // projection + skip): the convolution writes the ADD's output tensor and each
+                // tile adds the skip's elements in place, while it is in cache.
+                let convIsFirst = prev.output == a
+                prev.kind = k
+                prev.output = y
+                prev.addEpilogue = Step.AddEpilogue(params: p, other: convIsFirst ? b : a, convIsFirst: convIsFirst)
+                prev.covers += [prev.op] + s.covers
+                prev.op = s.op
+                fused[fused.count - 1] = prev
+            } else {
+                fused.append(s)
+            }
+        }
+        steps = fused
     }
 
     // MARK: constants
@@ -359,7 +447,12 @@ struct PlanBuilder {
         } else {
             var p = effk_mul_params()
             effk_qs8_mul_params_init(&p, aq.scale, aq.zp, bq.scale, bq.zp, yq.scale, yq.zp, lo, hi)
-            if same {
+            if let l = swish[index] {
+                guard let sig = heldLogistic[l] else { throw fail(index, op, "swish: LOGISTIC op \(l) was not planned") }
+                let x = graph.operators[l].inputs[0]
+                let table = Self.swishTable(logistic: sig, mul: p, xIsFirst: a == x)
+                steps.append(Step(op: index, output: y, kind: .lookup(table: stage(table), input: x, output: y, count: count), covers: [l]))
+            } else if same {
                 steps.append(Step(op: index, output: y, kind: .mul(p, a: a, b: b, output: y, count: count)))
             } else if let (big, vector, swapped) = Self.perChannelOperands(tensor(a).shape, tensor(b).shape, a, b) {
                 // Squeeze-excitation: [..., C] × [C]. MUL is symmetric once the offsets follow their operands.
@@ -382,6 +475,10 @@ struct PlanBuilder {
         }
         var table = [Int8](repeating: 0, count: 256)
         effk_qs8_logistic_table(xq.scale, xq.zp, &table)
+        if swish.values.contains(index) {
+            heldLogistic[index] = table // the MUL after it computes both as one table
+            return
+        }
         steps.append(Step(op: index, output: y, kind: .lookup(table: stage(table), input: x, output: y, count: tensor(x).elementCount)))
     }
 

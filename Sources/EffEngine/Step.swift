@@ -7,6 +7,22 @@ struct Step {
     var op: Int
     var output: Int
     var kind: Kind
+    /// A 256-entry table applied in place to each tile of this step's output right after the
+    /// kernel writes it (a LOGISTIC, a swish or an int8 QUANTIZE fused into the convolution
+    /// before it; see `PlanBuilder.fuseEpilogues`). Only convolution steps carry one.
+    var epilogue: Const? = nil
+    /// A residual ADD fused into this convolution: each tile of the output, once written (and
+    /// looked up), becomes ADD(tile, the same elements of `other`), in place; `convIsFirst`
+    /// says which operand of the graph's ADD the convolution's output was.
+    var addEpilogue: AddEpilogue? = nil
+    struct AddEpilogue {
+        var params: effk_add_params
+        var other: Int
+        var convIsFirst: Bool
+    }
+    /// The other graph operators this step also computes (fused into it), in graph order;
+    /// `op` is the last, whose output the step writes.
+    var covers: [Int] = []
 
     /// A constant: an offset into the constant block, then a pointer.
     struct Const {
@@ -45,6 +61,11 @@ struct Step {
         func c(_ k: Const) -> Const { Const(offset: k.offset, pointer: UnsafeRawPointer(constants + k.offset)) }
         func c(_ k: Const?) -> Const? { k.map { c($0) } }
         var s = self
+        s.epilogue = c(epilogue)
+        if var e = addEpilogue {
+            e.other = t(e.other)
+            s.addEpilogue = e
+        }
         switch kind {
         case let .conv1x1(p, i, w, m, sh, o):
             s.kind = .conv1x1(p, input: t(i), packed: c(w), multiplier: c(m), shift: c(sh), output: t(o))
@@ -72,8 +93,21 @@ struct Step {
         return s
     }
 
+    /// The same convolution writing `y` instead (before resolution); nil for other kinds.
+    func writing(_ y: Int) -> Kind? {
+        switch kind {
+        case let .conv1x1(p, i, w, m, sh, _): return .conv1x1(p, input: i, packed: w, multiplier: m, shift: sh, output: y)
+        case let .conv(p, i, w, m, sh, _): return .conv(p, input: i, packed: w, multiplier: m, shift: sh, output: y)
+        case let .depthwisePacked(p, i, w, m, sh, _): return .depthwisePacked(p, input: i, packed: w, multiplier: m, shift: sh, output: y)
+        case let .depthwise(p, i, f, b, m, sh, _): return .depthwise(p, input: i, filter: f, bias: b, multiplier: m, shift: sh, output: y)
+        default: return nil
+        }
+    }
+
     /// Tensor indices this step reads (before resolution).
-    var reads: [Int] {
+    var reads: [Int] { kindReads + (addEpilogue.map { [$0.other] } ?? []) }
+
+    private var kindReads: [Int] {
         switch kind {
         case let .conv1x1(_, i, _, _, _, _), let .conv(_, i, _, _, _, _), let .depthwisePacked(_, i, _, _, _, _),
              let .depthwise(_, i, _, _, _, _, _), let .fullyConnected(_, i, _, _, _),

@@ -59,6 +59,34 @@ struct StepRunner {
         /// A step that runs whole.
         func single(_ body: @escaping () -> Void) { run = { _, _ in body() } }
 
+        /// The step's table epilogue over output pixels [p0, p1) × channels [c0, c1) of a
+        /// [pixels][channels] tensor at `y`, in place: one run when the channels are whole.
+        /// Then the step's residual ADD over the same elements, in place.
+        let epilogue = step.epilogue?.typed(Int8.self)
+        let residual = step.addEpilogue
+        func lookUp(_ y: Int, channels: Int, _ p0: Int, _ p1: Int, _ c0: Int, _ c1: Int) {
+            guard epilogue != nil || residual != nil, p1 > p0, c1 > c0 else { return }
+            let out = i8(y)
+            func apply(_ start: Int, _ n: Int) {
+                if let table = epilogue { k.lookup(table, out + start, out + start, n) }
+                if let residual {
+                    let skip = UnsafePointer(i8(residual.other) + start)
+                    withUnsafePointer(to: residual.params) { pp in
+                        if residual.convIsFirst {
+                            k.add(pp, out + start, skip, out + start, n)
+                        } else {
+                            k.add(pp, skip, out + start, out + start, n)
+                        }
+                    }
+                }
+            }
+            if c0 == 0, c1 == channels {
+                apply(p0 * channels, (p1 - p0) * channels)
+            } else {
+                for px in p0..<p1 { apply(px * channels + c0, c1 - c0) }
+            }
+        }
+
         switch step.kind {
         case let .conv1x1(p, x, w, m, s, y):
             // Bands of whole micro-kernel rows × groups of channel blocks, whichever shares
@@ -81,12 +109,18 @@ struct StepRunner {
                         k.conv1x1($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), p0, p1)
                     }
                 }
+                if channels != nil {
+                    lookUp(y, channels: outC, Int(p0), Int(p1), group.lowerBound * block, min(outC, group.upperBound * block))
+                } else {
+                    lookUp(y, channels: outC, Int(p0), Int(p1), 0, outC)
+                }
             }
         case let .conv(p, x, w, m, s, y):
             tiled(Int(p.out_h), minTile: 1) { a, b in
                 withUnsafePointer(to: p) {
                     k.conv($0, i8(x), w.pointer, m.typed(Int32.self), s.typed(Int32.self), i8(y), Int32(a), Int32(b))
                 }
+                lookUp(y, channels: Int(p.out_c), a * Int(p.out_w), b * Int(p.out_w), 0, Int(p.out_c))
             }
         case let .depthwisePacked(p, x, w, m, s, y):
             // Row bands × groups of channel blocks. A band rebuilds the filter's halo rows
@@ -114,6 +148,8 @@ struct StepRunner {
                                  Int32(band.lowerBound), Int32(band.upperBound))
                     }
                 }
+                let c0 = channels != nil ? group.lowerBound * block : 0, c1 = channels != nil ? min(outC, group.upperBound * block) : outC
+                lookUp(y, channels: outC, band.lowerBound * width, band.upperBound * width, c0, c1)
             }
         case let .depthwise(p, x, f, bias, m, s, y):
             tiled(Int(p.out_h), minTile: 1) { a, b in
@@ -121,6 +157,7 @@ struct StepRunner {
                     effk_qs8_dwconv2d__scalar($0, i8(x), f.typed(Int8.self), bias?.typed(Int32.self), m.typed(Int32.self),
                                               s.typed(Int32.self), i8(y), Int32(a), Int32(b))
                 }
+                lookUp(y, channels: Int(p.out_c), a * Int(p.out_w), b * Int(p.out_w), 0, Int(p.out_c))
             }
         case let .fullyConnected(p, x, w, scale, y):
             tiled(Int(p.out_c), minTile: 128, align: 64) { a, b in

@@ -38,8 +38,11 @@ public final class WorkerPool: @unchecked Sendable {
     /// The CPU no worker is pinned to, left to the threads that call `parallelFor`: `cpus[0]`,
     /// unless there are as many workers as CPUs (or none at all).
     public var callerCPU: Int? {
-        core.workerCount > 0 && core.workerCount < cpus.count ? cpus[0] : nil
+        pins && core.workerCount > 0 && core.workerCount < cpus.count ? cpus[0] : nil
     }
+
+    /// Whether this pool pins its workers (and `pinCallingThread` pins the caller).
+    public let pins: Bool
 
     /// Pins the calling thread to `callerCPU`. For a thread that runs frames on this pool
     /// now and then (one camera's inference thread): left unpinned, after an idle gap the
@@ -57,19 +60,24 @@ public final class WorkerPool: @unchecked Sendable {
     ///   - threads: lanes including the caller (default: one per CPU in `cpus`).
     ///   - cpus: CPUs to pin workers to (default: this process's affinity set,
     ///     i.e. every online core it may use).
-    public convenience init(threads: Int? = nil, cpus: [Int]? = nil) {
-        self.init(threads: threads, cpus: cpus, dequeCapacity: Tuning.dequeCapacity)
+    ///   - pin: false leaves every thread to the kernel's scheduler. On a host whose CPUs other
+    ///     processes keep busy (a shared VM), a pinned lane cannot move off a busy CPU and every
+    ///     step waits for it: on a 2-vCPU VM under a load average of 10–14, Lite0 at 2 threads took
+    ///     14–17 ms p50 pinned and 8.0–8.8 ms unpinned (`effctl bench --threads 2 [--no-pin]`).
+    public convenience init(threads: Int? = nil, cpus: [Int]? = nil, pin: Bool = true) {
+        self.init(threads: threads, cpus: cpus, dequeCapacity: Tuning.dequeCapacity, pin: pin)
     }
 
     /// Tests use a tiny `dequeCapacity` to force the overflow path.
-    init(threads: Int?, cpus: [Int]?, dequeCapacity: Int) {
+    init(threads: Int?, cpus: [Int]?, dequeCapacity: Int, pin: Bool = true) {
         let set = (cpus?.isEmpty == false) ? cpus! : Affinity.allowedCPUs()
         let lanes = threads ?? set.count
         precondition(lanes >= 1, "WorkerPool needs at least one thread")
         self.cpus = set
+        pins = pin
         core = PoolCore(workerCount: lanes - 1, dequeCapacity: dequeCapacity)
-        core.start(cpus: set)
-        pinned = core.pinnedAll
+        core.start(cpus: pin ? set : [])
+        pinned = pin && core.pinnedAll
     }
 
     deinit {

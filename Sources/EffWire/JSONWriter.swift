@@ -17,6 +17,16 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "}"))
     }
 
+    /// A nested object as the value of `key`.
+    public mutating func object(_ key: String, _ body: (inout JSONWriter) -> Void) {
+        self.key(key)
+        bytes.append(UInt8(ascii: "{"))
+        needsComma.append(false)
+        body(&self)
+        needsComma.removeLast()
+        bytes.append(UInt8(ascii: "}"))
+    }
+
     public mutating func array(_ key: String, _ body: (inout JSONWriter) -> Void) {
         self.key(key)
         bytes.append(UInt8(ascii: "["))
@@ -148,6 +158,15 @@ extension Status: WireMessage {
         w.field("model", model); w.field("isa", isa); w.field("threads", threads); w.field("clients", clients)
         w.field("reloads", reloads); w.field("reloads_rejected", reloads_rejected)
         w.array("cameras") { a in for c in cameras { a.object { c.write(to: &$0) } } }
+        if let mqtt { w.object("mqtt") { mqtt.write(to: &$0) } }
+    }
+}
+
+extension MQTTStatus: WireMessage {
+    public func write(to w: inout JSONWriter) {
+        w.field("state", state); w.field("broker", broker); w.field("tls", tls)
+        if let error { w.field("error", error) }
+        w.field("queued", queued); w.field("dropped", dropped); w.field("published", published); w.field("connects", connects)
     }
 }
 

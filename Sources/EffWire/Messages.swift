@@ -126,11 +126,37 @@ public struct Status: Codable, Sendable, Equatable {
     public var reloads: Int
     public var reloads_rejected: Int
     public var cameras: [CameraStatus]
+    /// The MQTT publisher; absent when the config has no [mqtt].
+    public var mqtt: MQTTStatus?
     public init(version: String, pid: Int, uptimeS: Double, model: String, isa: String, threads: Int, clients: Int,
-                reloads: Int, reloadsRejected: Int, cameras: [CameraStatus]) {
+                reloads: Int, reloadsRejected: Int, cameras: [CameraStatus], mqtt: MQTTStatus? = nil) {
         self.version = version; self.pid = pid; uptime_s = uptimeS; self.model = model; self.isa = isa
         self.threads = threads; self.clients = clients; self.reloads = reloads; reloads_rejected = reloadsRejected
-        self.cameras = cameras
+        self.cameras = cameras; self.mqtt = mqtt
+    }
+}
+
+/// The MQTT publisher, in a status reply.
+public struct MQTTStatus: Codable, Sendable, Equatable {
+    /// "connecting" (until the broker's first answer), "connected", "disconnected" (waiting to retry).
+    public var state: String
+    /// "host:port".
+    public var broker: String
+    public var tls: Bool
+    /// Why the last connection attempt failed or the connection was lost; absent while connected.
+    public var error: String?
+    /// Predictions waiting for the broker.
+    public var queued: Int
+    /// Predictions dropped (the queue was full: broker away or slow) since the publisher started.
+    public var dropped: UInt64
+    /// Predictions handed to the broker since the publisher started.
+    public var published: UInt64
+    /// Successful connections since the publisher started (1 + reconnects).
+    public var connects: Int
+    public init(state: String, broker: String, tls: Bool, error: String?, queued: Int, dropped: UInt64, published: UInt64,
+                connects: Int) {
+        self.state = state; self.broker = broker; self.tls = tls; self.error = error; self.queued = queued
+        self.dropped = dropped; self.published = published; self.connects = connects
     }
 }
 

@@ -125,9 +125,11 @@ struct Bench: ParsableCommand {
         var layers: [String] = []
         for (i, samples) in perOp.enumerated() where !samples.isEmpty {
             let median = samples.sorted()[samples.count / 2]
-            let op = ops[i]
+            // A fused step is named after its first operator (the convolution), plus the rest.
+            let fused = engine.plan.fusedOps[i] ?? []
+            let op = ops[fused.first ?? i]
             var name = op.kind.name
-            let out = engine.plan.graph.tensors[op.outputs[0]].shape
+            let out = engine.plan.graph.tensors[ops[i].outputs[0]].shape
             var macs = 0
             if case let .conv2D(o) = op.kind {
                 let w = engine.plan.graph.tensors[op.inputs[1]].shape
@@ -142,17 +144,21 @@ struct Bench: ParsableCommand {
             if case .fullyConnected = op.kind {
                 macs = engine.plan.graph.tensors[op.inputs[1]].elementCount * (out.reduce(1, *) / (engine.plan.graph.tensors[op.inputs[1]].shape.first ?? 1))
             }
+            if !fused.isEmpty {
+                let rest = (fused.dropFirst() + [i]).map { ops[$0].kind.name }
+                name += rest == ["LOGISTIC", "MUL"] ? " +swish" : " +" + rest.joined(separator: "+")
+            }
             byKind[name, default: (0, 0, 0)].ms += median
             byKind[name, default: (0, 0, 0)].count += 1
             byKind[name, default: (0, 0, 0)].macs += macs
             let gmacs = macs > 0 ? String(format: "%7.1f GMAC/s", Double(macs) / median / 1e6) : ""
-            layers.append(String(format: "  %3d  ", i) + name.padding(toLength: 24, withPad: " ", startingAt: 0)
+            layers.append(String(format: "  %3d  ", i) + name.padding(toLength: 30, withPad: " ", startingAt: 0)
                           + "\(out)".padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "%7.3f ms ", median) + gmacs)
         }
         print("per operator kind (median of \(iterations) runs):")
         for (name, v) in byKind.sorted(by: { $0.value.ms > $1.value.ms }) {
             let gmacs = v.macs > 0 ? String(format: "  %6.1f GMAC/s", Double(v.macs) / v.ms / 1e6) : ""
-            print("  " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%3d ops  %7.3f ms", v.count, v.ms) + gmacs)
+            print("  " + name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: "%3d ops  %7.3f ms", v.count, v.ms) + gmacs)
         }
         print("per layer:")
         layers.forEach { print($0) }

@@ -47,6 +47,11 @@ struct StatusCommand: ParsableCommand {
         var out = "effnetd \(s.version)  pid \(s.pid)  up \(formatUptime(s.uptime_s))  "
             + "clients \(s.clients)  reloads \(s.reloads) (\(s.reloads_rejected) rejected)\n"
         out += "model \(s.model)  isa \(s.isa)  threads \(s.threads)\n"
+        if let m = s.mqtt {
+            out += "mqtt \(m.state)  broker \(m.broker)\(m.tls ? " (TLS)" : "")  queued \(m.queued)  dropped \(m.dropped)  "
+                + "published \(m.published)  connects \(m.connects)\n"
+            if let e = m.error { out += "mqtt error: \(e)\n" }
+        }
         if s.cameras.isEmpty { return out + "\nno cameras configured" }
         let header = ["CAMERA", "STATE", "FORMAT", "FRAMES/S", "INFER/S", "DROPPED", "ERRORS", "P50 MS", "P99 MS", "SUBS"]
         let rows = s.cameras.map { c -> [String] in

@@ -54,6 +54,10 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Worker threads (lanes) for one inference; 0 = one per online core.") var threads: Int = 1
     @Option(help: "Kernel instruction set: scalar, avx2, avx512vnni, neon, neondot (default: the best this CPU has, or $EFFNETD_ISA).")
     var isa: String?
+    @Flag(help: "Run every operator as its own step (no swish tables, no table epilogues on convolutions): same bytes, for comparison.")
+    var noFusion = false
+    @Flag(help: "Do not pin the worker threads or the calling thread to CPUs (better on a host whose CPUs other processes keep busy).")
+    var noPin = false
 
     var modelPath: String { model ?? Defaults.find(Defaults.modelName) }
 
@@ -62,15 +66,15 @@ struct EngineOptions: ParsableArguments {
     }
 
     func engine() throws -> Engine {
-        let plan = try loadPlan(modelPath, isa: isa)
-        let pool = threads == 1 ? nil : WorkerPool(threads: threads == 0 ? nil : threads)
+        let plan = try loadPlan(modelPath, isa: isa, fusion: !noFusion)
+        let pool = threads == 1 ? nil : WorkerPool(threads: threads == 0 ? nil : threads, pin: !noPin)
         pool?.pinCallingThread() // this thread runs the frames: keep it off the workers' CPUs
         return Engine(plan: plan, pool: pool)
     }
 }
 
-func loadPlan(_ path: String, isa: String? = nil) throws -> Plan {
-    do { return try Plan(modelPath: path, isa: isa) } catch let e as PlanError {
+func loadPlan(_ path: String, isa: String? = nil, fusion: Bool = true) throws -> Plan {
+    do { return try Plan(modelPath: path, isa: isa, fusion: fusion) } catch let e as PlanError {
         if case .isa = e { throw Failure("\(e)") }
         throw Failure("\(path): \(e)")
     } catch let e as ModelError {
@@ -151,10 +155,12 @@ struct Infer: ParsableCommand {
     @OptionGroup var options: EngineOptions
     @Option(help: "Raw input tensor file.") var input: String
     @Option(help: "Raw output tensor file.") var output: String
-    @Option(help: "Also write every operator's output as DIR/opNNN_tTTT.bin.") var dump: String?
+    @Option(help: "Also write every operator's output as DIR/opNNN_tTTT.bin (runs without fusion, so every operator has one).") var dump: String?
 
     func run() throws {
         try reportingErrors {
+            var options = options
+            if dump != nil { options.noFusion = true }
             let engine = try options.engine()
             let plan = engine.plan
             guard let data = FileManager.default.contents(atPath: input) else { throw Failure("\(input): cannot read the file") }

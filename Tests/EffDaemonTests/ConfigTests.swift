@@ -228,7 +228,7 @@ final class ConfigTests: XCTestCase {
 
     func testUnknownTable() {
         assertError("# comment\n\n[modle]\npath = \"x\"\n", key: "modle", line: 3,
-                    "unknown table \"modle\"; expected one of model, inference, socket, log, camera")
+                    "unknown table \"modle\"; expected one of model, inference, socket, log, mqtt, camera")
     }
 
     func testKeyOutsideAnyTable() {

@@ -120,10 +120,20 @@ final class ReferenceVectorTests: XCTestCase {
         for isa in Plan.availableISAs { try checkIntermediates(model: model, folder: folder, input: input, isa: isa) }
     }
 
+    /// Every operator's output without fusion; with fusion, every operator the plan still
+    /// stores (those computed inside another's step, `Plan.fusedOps`, have no output of their own).
     func checkIntermediates(model: String, folder: String, input: String, isa: String) throws {
+        for fusion in [false, true] {
+            try checkIntermediates(model: model, folder: folder, input: input, isa: isa, fusion: fusion)
+        }
+    }
+
+    func checkIntermediates(model: String, folder: String, input: String, isa: String, fusion: Bool) throws {
         let dir = Self.reference.appendingPathComponent(folder)
         let index = try JSONDecoder().decode([Dumped].self, from: Data(contentsOf: dir.appendingPathComponent("index.json")))
-        let engine = try Engine(plan: Plan(modelPath: Self.modelPath(model), isa: isa))
+        let engine = try Engine(plan: Plan(modelPath: Self.modelPath(model), isa: isa, fusion: fusion))
+        let hidden = Set(engine.plan.fusedOps.values.joined())
+        if !fusion { XCTAssertTrue(hidden.isEmpty) }
         var seen: [Int: [Int8]] = [:]
         var input8 = try Self.bytes(Self.reference.appendingPathComponent(input))
         var output = [Int8](repeating: 0, count: engine.plan.output.byteCount)
@@ -135,7 +145,9 @@ final class ReferenceVectorTests: XCTestCase {
             }
         }
         var firstBad: String?
-        for d in index {
+        var compared = 0
+        for d in index where !hidden.contains(d.op_index) {
+            compared += 1
             let want = try Self.bytes(dir.appendingPathComponent(d.file))
             guard let got = seen[d.op_index] else {
                 XCTFail("\(model): op \(d.op_index) \(d.op) produced nothing"); continue
@@ -145,8 +157,9 @@ final class ReferenceVectorTests: XCTestCase {
                 firstBad = "op \(d.op_index) \(d.op) (tensor \(d.tensor)): \(diff) of \(want.count) bytes differ"
             }
         }
-        XCTAssertNil(firstBad, "\(model) \(isa): first differing layer: \(firstBad ?? "")")
-        XCTAssertGreaterThan(index.count, 40)
+        XCTAssertNil(firstBad, "\(model) \(isa) fusion \(fusion): first differing layer: \(firstBad ?? "")")
+        XCTAssertGreaterThan(compared, 40)
+        if !fusion { XCTAssertEqual(compared, index.count) }
     }
 
     func testLite0EveryLayerIsByteExact() throws {
@@ -157,6 +170,39 @@ final class ReferenceVectorTests: XCTestCase {
     func testB0EveryLayerIsByteExact() throws {
         try checkIntermediates(model: "efficientnet-b0-int8-random1.tflite", folder: "intermediates-b0-chelsea",
                                input: "efficientnet-b0-int8-random1__chelsea.input.i8")
+    }
+
+    /// B0's 49 swishes become tables, each swish or excitation LOGISTIC runs as the epilogue
+    /// of the convolution before it, and each residual ADD as its projection's: 74 convolutions
+    /// and the 49 swish LOGISTICs are covered (the layer tests above check the bytes of what
+    /// remains, per ISA).
+    func testB0FusesSwishAndExcitationTables() throws {
+        let fused = try Plan(modelPath: Self.modelPath("efficientnet-b0-int8-random1.tflite"), isa: "scalar")
+        let plain = try Plan(modelPath: Self.modelPath("efficientnet-b0-int8-random1.tflite"), isa: "scalar", fusion: false)
+        let ops = fused.graph.operators
+        let covered = fused.fusedOps.values.joined()
+        func count(_ name: String, _ indices: some Sequence<Int>) -> Int { indices.filter { ops[$0].kind.name == name }.count }
+        XCTAssertEqual(count("LOGISTIC", ops.indices), 65)
+        XCTAssertEqual(count("LOGISTIC", covered), 49, "the sigmoid of every swish")
+        XCTAssertEqual(count("LOGISTIC", fused.fusedOps.keys), 16, "the excitation sigmoids, each a 1×1 convolution's epilogue")
+        XCTAssertEqual(count("CONV_2D", covered) + count("DEPTHWISE_CONV_2D", covered), 65 + 9)
+        XCTAssertEqual(count("MUL", fused.fusedOps.keys), 49, "every MUL but the 16 excitation scalings is a swish")
+        XCTAssertEqual(count("ADD", fused.fusedOps.keys), 9, "every residual ADD runs in its projection's tiles")
+        XCTAssertTrue(plain.fusedOps.isEmpty)
+        func steps(_ p: Plan) -> Int? { Int(p.summary.prefix { $0.isNumber }) }
+        XCTAssertEqual(steps(fused).map { $0 + 49 + 65 + 9 }, steps(plain), "one step fewer per swish and per epilogue")
+        XCTAssertLessThan(fused.arenaSize, plain.arenaSize, "the convolutions' own outputs are never stored")
+    }
+
+    /// Lite0 has no tables; its 9 residual ADDs run in their projections' tiles.
+    func testLite0FusesResidualAdds() throws {
+        let fused = try Plan(modelPath: Self.modelPath("efficientnet-lite0-int8.tflite"), isa: "scalar")
+        let ops = fused.graph.operators
+        XCTAssertEqual(fused.fusedOps.count, 9)
+        for (op, covered) in fused.fusedOps {
+            XCTAssertEqual(ops[op].kind.name, "ADD")
+            XCTAssertEqual(covered.map { ops[$0].kind.name }, ["CONV_2D"])
+        }
     }
 
     func testPlanReportsArenaSmallerThanSumOfActivations() throws {

@@ -54,6 +54,47 @@ final class PoolTests: XCTestCase {
         XCTAssertFalse(WorkerPool(threads: 1).pinCallingThread())
     }
 
+    /// The CPUs a worker thread may run on, read back from the kernel inside a job that a
+    /// worker (not this thread) ran.
+    private func workerAffinity(_ pool: WorkerPool) -> [Int]? {
+        let caller = pthread_self()
+        for _ in 0..<200 {
+            let box = LockedBox()
+            let job = pool.submit {
+                if pthread_equal(pthread_self(), caller) == 0 { box.set(Affinity.allowedCPUs()) }
+            }
+            usleep(2_000)
+            job.wait()
+            if let cpus = box.get() { return cpus }
+        }
+        return nil
+    }
+
+    final class LockedBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: [Int]?
+        func set(_ v: [Int]) { lock.withLock { value = v } }
+        func get() -> [Int]? { lock.withLock { value } }
+    }
+
+    /// pin: false leaves the workers (and the caller) to the kernel: a worker may run on every
+    /// allowed CPU, where a pinned pool's worker may run on one.
+    func testUnpinnedPoolLeavesThreadsToTheKernel() throws {
+        let allowed = Affinity.allowedCPUs()
+        guard allowed.count >= 2 else { throw XCTSkip("needs 2 CPUs, this process may use \(allowed)") }
+        let pinnedPool = WorkerPool(threads: 2, cpus: [allowed[0], allowed[1]])
+        XCTAssertEqual(workerAffinity(pinnedPool), [allowed[1]])
+        let pool = WorkerPool(threads: 2, cpus: [allowed[0], allowed[1]], pin: false)
+        XCTAssertFalse(pool.pins)
+        XCTAssertFalse(pool.pinned)
+        XCTAssertNil(pool.callerCPU)
+        XCTAssertFalse(pool.pinCallingThread())
+        XCTAssertEqual(workerAffinity(pool), allowed)
+        let hits = Counters(10_000)
+        pool.parallelFor(0..<10_000) { r in for i in r { hits.add(i) } }
+        XCTAssertNil(hits.firstMismatch())
+    }
+
     func testSingleThreadPoolStartsNoThreadsAndIsPinnedTrivially() {
         let pool = WorkerPool(threads: 1)
         XCTAssertEqual(pool.core.workerCount, 0)

@@ -3,18 +3,53 @@
 #if defined(__x86_64__)
 #include "common.h"
 
+// ADD, MUL and MUL by a channel vector go 64 elements a step: four 16-lane int32 computations,
+// narrowed with signed saturation (vpackssdw, vpacksswb, then a vpermd to undo the packs'
+// 128-bit lane interleave) and clamped to [act_min, act_max] as bytes, one 64-byte store. The
+// act range lies within int8, so saturating then clamping the bytes equals clamping the int32.
+// The requantization leaves out the left shift and its saturation when no multiplier needs
+// them (effk_rq_general), as the convolutions do.
+
+// Four int32 vectors (elements 16j..16j+15 in r[j]) to 64 int8 in element order.
+EFFK_INLINE512 __m512i narrow64(__m512i r0, __m512i r1, __m512i r2, __m512i r3, __m512i lo8,
+                                __m512i hi8) {
+  const __m512i p = _mm512_packs_epi16(_mm512_packs_epi32(r0, r1), _mm512_packs_epi32(r2, r3));
+  // Byte 16L + 4j + i of p holds element 16j + 4L + i: dword d of the result is dword 4(d%4) + d/4.
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_min_epi8(_mm512_max_epi8(_mm512_permutexvar_epi32(idx, p), lo8), hi8);
+}
+
+EFFK_INLINE512 __m512i load16(const int8_t *p, size_t left) {
+  if (left >= 16) return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
+  return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(effk_mask16((int32_t)left), p));
+}
+
 typedef struct {
-  __m512i off1, off2, ooff, lo, hi;
+  __m512i off1, off2, ooff, lo8, hi8;
   __m128i lshift;
   effk_rq512 q1, q2, qo;
 } add_consts;
 
-EFFK_INLINE512 __m512i add16(const add_consts *k, __m512i a, __m512i b) {
+EFFK_INLINE512 __m512i add16(const add_consts *k, __m512i a, __m512i b, const int GENERAL) {
   const __m512i x1 = _mm512_sll_epi32(_mm512_add_epi32(a, k->off1), k->lshift);
   const __m512i x2 = _mm512_sll_epi32(_mm512_add_epi32(b, k->off2), k->lshift);
-  const __m512i s = _mm512_add_epi32(effk_rq512_apply(x1, &k->q1), effk_rq512_apply(x2, &k->q2));
-  const __m512i r = _mm512_add_epi32(effk_rq512_apply(s, &k->qo), k->ooff);
-  return _mm512_min_epi32(_mm512_max_epi32(r, k->lo), k->hi);
+  const __m512i s = _mm512_add_epi32(effk_rq512_apply_t(x1, &k->q1, GENERAL),
+                                     effk_rq512_apply_t(x2, &k->q2, GENERAL));
+  return _mm512_add_epi32(effk_rq512_apply_t(s, &k->qo, GENERAL), k->ooff);
+}
+
+EFFK_INLINE512 void add_run(const add_consts *k, const int8_t *a, const int8_t *b, int8_t *out,
+                            size_t n, const int GENERAL) {
+  for (size_t i = 0; i < n; i += 64) {
+    const size_t left = n - i;
+    __m512i r[4];
+    for (int j = 0; j < 4; ++j) {
+      const size_t lj = left > 16 * (size_t)j ? left - 16 * (size_t)j : 0;
+      r[j] = add16(k, load16(a + i + 16 * j, lj), load16(b + i + 16 * j, lj), GENERAL);
+    }
+    _mm512_mask_storeu_epi8(out + i, effk_mask64(left > 64 ? 64 : (int32_t)left),
+                            narrow64(r[0], r[1], r[2], r[3], k->lo8, k->hi8));
+  }
 }
 
 EFFK_T512 void effk_qs8_add__avx512vnni(const effk_add_params *p, const int8_t *a,
@@ -23,28 +58,22 @@ EFFK_T512 void effk_qs8_add__avx512vnni(const effk_add_params *p, const int8_t *
   k.off1 = _mm512_set1_epi32(p->input1_offset);
   k.off2 = _mm512_set1_epi32(p->input2_offset);
   k.ooff = _mm512_set1_epi32(p->output_offset);
-  k.lo = _mm512_set1_epi32(p->act_min);
-  k.hi = _mm512_set1_epi32(p->act_max);
+  k.lo8 = _mm512_set1_epi8((char)p->act_min);
+  k.hi8 = _mm512_set1_epi8((char)p->act_max);
   k.lshift = _mm_cvtsi32_si128(p->left_shift);
   k.q1 = effk_rq512_uniform(p->input1_multiplier, p->input1_shift);
   k.q2 = effk_rq512_uniform(p->input2_multiplier, p->input2_shift);
   k.qo = effk_rq512_uniform(p->output_multiplier, p->output_shift);
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512i va = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(a + i)));
-    const __m512i vb = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + i)));
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, 0xFFFF, add16(&k, va, vb));
-  }
-  if (i < n) {
-    const __mmask16 m = effk_mask16((int32_t)(n - i));
-    const __m512i va = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i));
-    const __m512i vb = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i));
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, m, add16(&k, va, vb));
-  }
+  const int32_t m[3] = {p->input1_multiplier, p->input2_multiplier, p->output_multiplier};
+  const int32_t sh[3] = {p->input1_shift, p->input2_shift, p->output_shift};
+  if (effk_rq_general(m, sh, 3))
+    add_run(&k, a, b, out, n, 1);
+  else
+    add_run(&k, a, b, out, n, 0);
 }
 
 typedef struct {
-  __m512i off1, off2, ooff, lo, hi;
+  __m512i off1, off2, ooff, lo8, hi8;
   effk_rq512 q;
 } mul_consts;
 
@@ -52,30 +81,32 @@ EFFK_INLINE512 void mul_consts_init(mul_consts *k, const effk_mul_params *p) {
   k->off1 = _mm512_set1_epi32(p->input1_offset);
   k->off2 = _mm512_set1_epi32(p->input2_offset);
   k->ooff = _mm512_set1_epi32(p->output_offset);
-  k->lo = _mm512_set1_epi32(p->act_min);
-  k->hi = _mm512_set1_epi32(p->act_max);
+  k->lo8 = _mm512_set1_epi8((char)p->act_min);
+  k->hi8 = _mm512_set1_epi8((char)p->act_max);
   k->q = effk_rq512_uniform(p->output_multiplier, p->output_shift);
 }
 
-EFFK_INLINE512 __m512i mul16(const mul_consts *k, __m512i a, __m512i b) {
-  const __m512i prod = _mm512_mullo_epi32(_mm512_add_epi32(a, k->off1), _mm512_add_epi32(b, k->off2));
-  const __m512i r = _mm512_add_epi32(effk_rq512_apply(prod, &k->q), k->ooff);
-  return _mm512_min_epi32(_mm512_max_epi32(r, k->lo), k->hi);
+// The product (a + off1) * b16 where b16 holds (b + off2) in the low 16 bits of each lane and 0
+// above: both factors are within [-255, 255], so vpmaddwd's a_lo * b_lo + a_hi * 0 is exact.
+EFFK_INLINE512 __m512i mul16(const mul_consts *k, __m512i a, __m512i b16, const int GENERAL) {
+  const __m512i prod = _mm512_madd_epi16(_mm512_add_epi32(a, k->off1), b16);
+  return _mm512_add_epi32(effk_rq512_apply_t(prod, &k->q, GENERAL), k->ooff);
 }
 
-EFFK_INLINE512 void mul_row(const mul_consts *k, const int8_t *a, const int8_t *b, int8_t *out,
-                            size_t n) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512i va = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(a + i)));
-    const __m512i vb = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + i)));
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, 0xFFFF, mul16(k, va, vb));
-  }
-  if (i < n) {
-    const __mmask16 m = effk_mask16((int32_t)(n - i));
-    const __m512i va = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i));
-    const __m512i vb = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i));
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, m, mul16(k, va, vb));
+EFFK_INLINE512 __m512i low16(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)); }
+
+EFFK_INLINE512 void mul_run(const mul_consts *k, const int8_t *a, const int8_t *b, int8_t *out,
+                            size_t n, const int GENERAL) {
+  for (size_t i = 0; i < n; i += 64) {
+    const size_t left = n - i;
+    __m512i r[4];
+    for (int j = 0; j < 4; ++j) {
+      const size_t lj = left > 16 * (size_t)j ? left - 16 * (size_t)j : 0;
+      const __m512i b16 = low16(_mm512_add_epi32(load16(b + i + 16 * j, lj), k->off2));
+      r[j] = mul16(k, load16(a + i + 16 * j, lj), b16, GENERAL);
+    }
+    _mm512_mask_storeu_epi8(out + i, effk_mask64(left > 64 ? 64 : (int32_t)left),
+                            narrow64(r[0], r[1], r[2], r[3], k->lo8, k->hi8));
   }
 }
 
@@ -83,7 +114,33 @@ EFFK_T512 void effk_qs8_mul__avx512vnni(const effk_mul_params *p, const int8_t *
                                         const int8_t *b, int8_t *out, size_t n) {
   mul_consts k;
   mul_consts_init(&k, p);
-  mul_row(&k, a, b, out, n);
+  if (effk_rq_general(&p->output_multiplier, &p->output_shift, 1))
+    mul_run(&k, a, b, out, n, 1);
+  else
+    mul_run(&k, a, b, out, n, 0);
+}
+
+// [pixels][c] by a [c] vector as one flat run over the pixels' c * (pixel_end - pixel_begin)
+// elements: element e takes channel e % c, so the channel factors (b + off2, low 16 bits) are
+// laid out once, repeated to c + 64 entries, and a 64-element step reads them from e % c on
+// (no per-pixel remainder: c = 32 fills whole vectors too).
+#define MUL_CHANNEL_MAX 4096
+
+EFFK_INLINE512 void mul_channel_run(const mul_consts *k, const int32_t *bx, int32_t c,
+                                    const int8_t *a, int8_t *out, size_t n, const int GENERAL) {
+  int32_t base = 0;
+  for (size_t i = 0; i < n; i += 64) {
+    const size_t left = n - i;
+    __m512i r[4];
+    for (int j = 0; j < 4; ++j) {
+      const size_t lj = left > 16 * (size_t)j ? left - 16 * (size_t)j : 0;
+      r[j] = mul16(k, load16(a + i + 16 * j, lj), _mm512_loadu_si512(bx + base + 16 * j), GENERAL);
+    }
+    _mm512_mask_storeu_epi8(out + i, effk_mask64(left > 64 ? 64 : (int32_t)left),
+                            narrow64(r[0], r[1], r[2], r[3], k->lo8, k->hi8));
+    base += 64;
+    while (base >= c) base -= c;
+  }
 }
 
 EFFK_T512 void effk_qs8_mul_channel__avx512vnni(const effk_mul_params *p, const int8_t *a,
@@ -91,8 +148,25 @@ EFFK_T512 void effk_qs8_mul_channel__avx512vnni(const effk_mul_params *p, const 
                                                 int32_t pixel_begin, int32_t pixel_end) {
   mul_consts k;
   mul_consts_init(&k, p);
-  for (int32_t px = pixel_begin; px < pixel_end; ++px)
-    mul_row(&k, a + (size_t)px * c, channel, out + (size_t)px * c, (size_t)c);
+  if (pixel_end <= pixel_begin || c <= 0) return;
+  const int general = effk_rq_general(&p->output_multiplier, &p->output_shift, 1);
+  if (c > MUL_CHANNEL_MAX) {
+    for (int32_t px = pixel_begin; px < pixel_end; ++px) {
+      if (general)
+        mul_run(&k, a + (size_t)px * c, channel, out + (size_t)px * c, (size_t)c, 1);
+      else
+        mul_run(&k, a + (size_t)px * c, channel, out + (size_t)px * c, (size_t)c, 0);
+    }
+    return;
+  }
+  int32_t bx[MUL_CHANNEL_MAX + 64] __attribute__((aligned(64)));
+  for (int32_t i = 0; i < c + 64; ++i)
+    bx[i] = (int32_t)(uint16_t)(int16_t)(channel[i % c] + p->input2_offset);
+  const size_t first = (size_t)pixel_begin * c, n = (size_t)(pixel_end - pixel_begin) * c;
+  if (general)
+    mul_channel_run(&k, bx, c, a + first, out + first, n, 1);
+  else
+    mul_channel_run(&k, bx, c, a + first, out + first, n, 0);
 }
 
 // 256-entry lookup. With AVX512_VBMI: two vpermi2b over the table halves, blended on the index's
