@@ -184,14 +184,21 @@ final class MQTTEndToEndTests: XCTestCase {
         XCTAssertEqual(d.terminate().status, 0, d.stderr)
     }
 
-    /// SIGKILL: the broker publishes the Last Will, {"state":"offline"}, retained.
-    func testSIGKILLLeavesOfflineRetained() throws {
+    /// A broker, a topic prefix of the test's own and effnetd (one camera at 5 frames/s)
+    /// connected to it.
+    private func daemonConnectedToABroker() throws -> (MosquittoBroker, String, DaemonProcess) {
         let broker = try MosquittoBroker()
         let prefix = uniquePrefix()
         let d = try DaemonProcess(cameras: camera("a", images: "\(samples)/chelsea.jpg", fps: 5),
                                   extra: mqtt(port: broker.port, prefix: prefix))
         try d.waitReady()
         try waitForStatus(d) { $0.mqtt?.state == "connected" }
+        return (broker, prefix, d)
+    }
+
+    /// SIGKILL: the broker publishes the Last Will, {"state":"offline"}, retained.
+    func testSIGKILLLeavesOfflineRetained() throws {
+        let (broker, prefix, d) = try daemonConnectedToABroker()
         let online = try XCTUnwrap(try retainedMessage(port: broker.port, topic: "\(prefix)/status"))
         XCTAssertTrue(online.hasPrefix(#"{"state":"online""#), online)
         d.signal(SIGKILL)
@@ -208,12 +215,7 @@ final class MQTTEndToEndTests: XCTestCase {
 
     /// SIGTERM: the daemon publishes {"state":"offline"} itself and disconnects cleanly.
     func testCleanStopPublishesOffline() throws {
-        let broker = try MosquittoBroker()
-        let prefix = uniquePrefix()
-        let d = try DaemonProcess(cameras: camera("a", images: "\(samples)/chelsea.jpg", fps: 5),
-                                  extra: mqtt(port: broker.port, prefix: prefix))
-        try d.waitReady()
-        try waitForStatus(d) { $0.mqtt?.state == "connected" }
+        let (broker, prefix, d) = try daemonConnectedToABroker()
         let sub = try MQTTSubscriber(port: broker.port, topic: "\(prefix)/status")
         let end = d.terminate()
         XCTAssertEqual(end.status, 0, d.stderr)
