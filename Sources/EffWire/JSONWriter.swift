@@ -10,30 +10,27 @@ public struct JSONWriter {
 
     public mutating func object(_ body: (inout JSONWriter) -> Void) {
         separate()
-        bytes.append(UInt8(ascii: "{"))
-        needsComma.append(false)
-        body(&self)
-        needsComma.removeLast()
-        bytes.append(UInt8(ascii: "}"))
+        enclosed("{", "}", body)
     }
 
     /// A nested object as the value of `key`.
     public mutating func object(_ key: String, _ body: (inout JSONWriter) -> Void) {
         self.key(key)
-        bytes.append(UInt8(ascii: "{"))
-        needsComma.append(false)
-        body(&self)
-        needsComma.removeLast()
-        bytes.append(UInt8(ascii: "}"))
+        enclosed("{", "}", body)
     }
 
+    /// An array as the value of `key`; `body` writes its elements.
     public mutating func array(_ key: String, _ body: (inout JSONWriter) -> Void) {
         self.key(key)
-        bytes.append(UInt8(ascii: "["))
+        enclosed("[", "]", body)
+    }
+
+    private mutating func enclosed(_ open: Unicode.Scalar, _ close: Unicode.Scalar, _ body: (inout JSONWriter) -> Void) {
+        bytes.append(UInt8(ascii: open))
         needsComma.append(false)
         body(&self)
         needsComma.removeLast()
-        bytes.append(UInt8(ascii: "]"))
+        bytes.append(UInt8(ascii: close))
     }
 
     public mutating func field(_ key: String, _ value: String) { self.key(key); quoted(value) }
