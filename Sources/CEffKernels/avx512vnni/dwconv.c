@@ -168,6 +168,31 @@ EFFK_INLINE512 void build_row(const dw_consts *k, const effk_conv2d_params *p,
 #undef EFFK_COL
 }
 
+// NP adjacent output pixels of one block: tuples of pixel i start `col + i * px_stride` into
+// each ring row, filter group g `g * g_stride` further.
+EFFK_INLINE512 void dw_pixels(const int NP, const int32_t KH, const int32_t GW, const int GENERAL,
+                              const int CLAMP, const dw_consts *k, const uint8_t *const rows[],
+                              size_t col, size_t px_stride, size_t g_stride, int8_t *out, int32_t c) {
+  __m512i acc[4][4];
+#pragma GCC unroll 4
+  for (int i = 0; i < NP; ++i)
+    for (int j = 0; j < 4; ++j) acc[i][j] = k->bias[j];
+  const uint8_t *w = k->w;
+  for (int32_t fy = 0; fy < KH; ++fy)
+    for (int32_t g = 0; g < GW; ++g, w += 256) {
+      const uint8_t *tp = rows[fy] + (size_t)g * g_stride + col;
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m512i wv = _mm512_loadu_si512(w + 64 * j);
+#pragma GCC unroll 4
+        for (int i = 0; i < NP; ++i)
+          acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], _mm512_load_si512(tp + i * px_stride + 64 * j), wv);
+      }
+    }
+#pragma GCC unroll 4
+  for (int i = 0; i < NP; ++i) dw_store(k, acc[i], out + (size_t)i * c, GENERAL, CLAMP);
+}
+
 // One block of 64 channels over output rows [oy_begin, oy_end), output columns in chunks.
 // KH/KW are compile-time constants in the unrolled instances.
 EFFK_INLINE512 void dw_ring(const int32_t KH, const int32_t KW, const int GENERAL,
@@ -204,37 +229,18 @@ EFFK_INLINE512 void dw_ring(const int32_t KH, const int32_t KW, const int GENERA
       }
       int8_t *out = output + ((size_t)oy * out_w + ox0) * c + cb;
       int32_t ox = ox0;
-      // Two output pixels at a time: each weight vector is loaded once for both.
-      for (; ox + 2 <= ox1; ox += 2, out += 2 * (size_t)c) {
-        const size_t col = (size_t)(ox - ox0) * per_ox * 256, col1 = col + (size_t)per_ox * 256;
-        __m512i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
-        __m512i acc1[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
-        const uint8_t *w = k->w;
-        for (int32_t fy = 0; fy < KH; ++fy)
-          for (int32_t g = 0; g < GW; ++g, w += 256) {
-            const uint8_t *tp = rows[fy] + (size_t)g * per_g * 256;
-            for (int j = 0; j < 4; ++j) {
-              const __m512i wv = _mm512_loadu_si512(w + 64 * j);
-              acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_load_si512(tp + col + 64 * j), wv);
-              acc1[j] = _mm512_dpbusd_epi32(acc1[j], _mm512_load_si512(tp + col1 + 64 * j), wv);
-            }
-          }
-        dw_store(k, acc, out, GENERAL, CLAMP);
-        dw_store(k, acc1, out + c, GENERAL, CLAMP);
-      }
-      for (; ox < ox1; ++ox, out += c) {
-        const size_t col = (size_t)(ox - ox0) * per_ox * 256;
-        __m512i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
-        const uint8_t *w = k->w;
-        for (int32_t fy = 0; fy < KH; ++fy)
-          for (int32_t g = 0; g < GW; ++g, w += 256) {
-            const uint8_t *tp = rows[fy] + col + (size_t)g * per_g * 256;
-            for (int j = 0; j < 4; ++j)
-              acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_load_si512(tp + 64 * j),
-                                           _mm512_loadu_si512(w + 64 * j));
-          }
-        dw_store(k, acc, out, GENERAL, CLAMP);
-      }
+      // Four (5x5 and wider) or two output pixels at a time: each weight vector is loaded once
+      // for all, and the independent accumulator chains hide vpdpbusd's latency.
+      if (KW >= 5)
+        for (; ox + 4 <= ox1; ox += 4, out += 4 * (size_t)c)
+          dw_pixels(4, KH, GW, GENERAL, CLAMP, k, rows, (size_t)(ox - ox0) * per_ox * 256,
+                    (size_t)per_ox * 256, (size_t)per_g * 256, out, c);
+      for (; ox + 2 <= ox1; ox += 2, out += 2 * (size_t)c)
+        dw_pixels(2, KH, GW, GENERAL, CLAMP, k, rows, (size_t)(ox - ox0) * per_ox * 256,
+                  (size_t)per_ox * 256, (size_t)per_g * 256, out, c);
+      if (ox < ox1)
+        dw_pixels(1, KH, GW, GENERAL, CLAMP, k, rows, (size_t)(ox - ox0) * per_ox * 256,
+                  (size_t)per_ox * 256, (size_t)per_g * 256, out, c);
     }
   }
 }
