@@ -128,122 +128,34 @@ EFFK_INLINE512 void interleave4(__m512i q[4], __m512i a, __m512i b, __m512i c, _
 
 // ---- ring path (dilation_w == 1) -------------------------------------------------------------
 
-// Builds the tuples of input row iy for padded columns xs + step*t, t < nt, into dst
-// (256 bytes per tuple). Columns (and rows) outside the image read the zero point.
-EFFK_INLINE512 void build_row(const dw_consts *k, const effk_conv2d_params *p,
-                              const int8_t *input_cb, int32_t iy, int32_t xs, int32_t step,
-                              int32_t nt, uint8_t *dst) {
-  if (iy < 0 || iy >= p->in_h) {
-    for (int32_t t = 0; t < 4 * nt; ++t) _mm512_store_si512(dst + 64 * (size_t)t, k->zpf);
-    return;
-  }
-  const int32_t in_w = p->in_w, c = p->in_c;
-  const int8_t *row = input_cb + (size_t)iy * in_w * c;
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
-  // Real input column of padded column x: x - pad_left.
-  int32_t ix = xs - p->pad_left;
-#define EFFK_COL(ix_)                                                                       \
-  ((ix_) >= 0 && (ix_) < in_w                                                               \
-       ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(k->km, row + (size_t)(ix_) * c), flip)   \
-       : k->zpf)
-  if (step == 1) {
-    __m512i a = EFFK_COL(ix), b = EFFK_COL(ix + 1), cc = EFFK_COL(ix + 2);
-    for (int32_t t = 0; t < nt; ++t) {
-      const __m512i d = EFFK_COL(ix + t + 3);
-      __m512i q[4];
-      interleave4(q, a, b, cc, d);
-      for (int j = 0; j < 4; ++j) _mm512_store_si512(dst + 256 * (size_t)t + 64 * j, q[j]);
-      a = b;
-      b = cc;
-      cc = d;
-    }
-  } else {
-    for (int32_t t = 0; t < nt; ++t) {
-      const int32_t x0 = ix + step * t;
-      __m512i q[4];
-      interleave4(q, EFFK_COL(x0), EFFK_COL(x0 + 1), EFFK_COL(x0 + 2), EFFK_COL(x0 + 3));
-      for (int j = 0; j < 4; ++j) _mm512_store_si512(dst + 256 * (size_t)t + 64 * j, q[j]);
-    }
-  }
-#undef EFFK_COL
-}
-
-// NP adjacent output pixels of one block: tuples of pixel i start `col + i * px_stride` into
-// each ring row, filter group g `g * g_stride` further.
-EFFK_INLINE512 void dw_pixels(const int NP, const int32_t KH, const int32_t GW, const int GENERAL,
-                              const int CLAMP, const dw_consts *k, const uint8_t *const rows[],
-                              size_t col, size_t px_stride, size_t g_stride, int8_t *out, int32_t c) {
-  __m512i acc[4][4];
-#pragma GCC unroll 4
-  for (int i = 0; i < NP; ++i)
-    for (int j = 0; j < 4; ++j) acc[i][j] = k->bias[j];
-  const uint8_t *w = k->w;
-  for (int32_t fy = 0; fy < KH; ++fy)
-    for (int32_t g = 0; g < GW; ++g, w += 256) {
-      const uint8_t *tp = rows[fy] + (size_t)g * g_stride + col;
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m512i wv = _mm512_loadu_si512(w + 64 * j);
-#pragma GCC unroll 4
-        for (int i = 0; i < NP; ++i)
-          acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], _mm512_load_si512(tp + i * px_stride + 64 * j), wv);
-      }
-    }
-#pragma GCC unroll 4
-  for (int i = 0; i < NP; ++i) dw_store(k, acc[i], out + (size_t)i * c, GENERAL, CLAMP);
-}
-
-// One block of 64 channels over output rows [oy_begin, oy_end), output columns in chunks.
-// KH/KW are compile-time constants in the unrolled instances.
-EFFK_INLINE512 void dw_ring(const int32_t KH, const int32_t KW, const int GENERAL,
-                            const int CLAMP, const effk_conv2d_params *p, const int8_t *input, const dw_consts *k,
-                            int8_t *output, int32_t cb, int32_t oy_begin, int32_t oy_end,
-                            int32_t chunk, uint8_t *ring) {
-  const int32_t GW = (KW + 3) / 4;
-  const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h;
-  const int32_t c = p->in_c, out_w = p->out_w;
-  // Tuples are needed at padded columns ox*sw + 4g: every sw-th column when 4 % sw == 0.
-  const int32_t step = (4 % sw == 0) ? sw : 1;
-  const int32_t per_ox = sw / step, per_g = 4 / step;  // tuple index strides
-  const int32_t span = (KH - 1) * dh + 1;              // ring slots
-  const int8_t *input_cb = input + cb;
-  for (int32_t ox0 = 0; ox0 < out_w; ox0 += chunk) {
-    const int32_t ox1 = ox0 + chunk < out_w ? ox0 + chunk : out_w;
-    const int32_t nt = (ox1 - 1 - ox0) * per_ox + (GW - 1) * per_g + 1;
-    const size_t slot_bytes = (size_t)nt * 256;
-    int32_t tag[64];  // input row held by each slot (span <= 64 is checked by the caller)
-    for (int32_t s = 0; s < span; ++s) tag[s] = INT32_MIN;
-    for (int32_t oy = oy_begin; oy < oy_end; ++oy) {
-      const int32_t iy0 = oy * sh - p->pad_top;
-      const uint8_t *rows[16];
-      for (int32_t fy = 0; fy < KH; ++fy) {
-        const int32_t iy = iy0 + fy * dh;
-        int32_t s = iy % span;
-        if (s < 0) s += span;
-        uint8_t *slot = ring + (size_t)s * slot_bytes;
-        if (tag[s] != iy) {
-          build_row(k, p, input_cb, iy, ox0 * sw, step, nt, slot);
-          tag[s] = iy;
-        }
-        rows[fy] = slot;
-      }
-      int8_t *out = output + ((size_t)oy * out_w + ox0) * c + cb;
-      int32_t ox = ox0;
-      // Four (5x5 and wider) or two output pixels at a time: each weight vector is loaded once
-      // for all, and the independent accumulator chains hide vpdpbusd's latency.
-      if (KW >= 5)
-        for (; ox + 4 <= ox1; ox += 4, out += 4 * (size_t)c)
-          dw_pixels(4, KH, GW, GENERAL, CLAMP, k, rows, (size_t)(ox - ox0) * per_ox * 256,
-                    (size_t)per_ox * 256, (size_t)per_g * 256, out, c);
-      for (; ox + 2 <= ox1; ox += 2, out += 2 * (size_t)c)
-        dw_pixels(2, KH, GW, GENERAL, CLAMP, k, rows, (size_t)(ox - ox0) * per_ox * 256,
-                  (size_t)per_ox * 256, (size_t)per_g * 256, out, c);
-      if (ox < ox1)
-        dw_pixels(1, KH, GW, GENERAL, CLAMP, k, rows, (size_t)(ox - ox0) * per_ox * 256,
-                  (size_t)per_ox * 256, (size_t)per_g * 256, out, c);
-    }
-  }
-}
+// The ring path for 64-channel blocks (dwconv_ring.h).
+#define DW_NAME(f) f##_64
+#define DW_V __m512i
+#define DW_VB 64
+#define DW_CONSTS dw_consts
+#define DW_LOAD(ptr) _mm512_load_si512(ptr)
+#define DW_LOADU(ptr) _mm512_loadu_si512(ptr)
+#define DW_STORE(ptr, v) _mm512_store_si512((ptr), (v))
+#define DW_MASKZ_LOAD8(k, ptr) _mm512_maskz_loadu_epi8((k), (ptr))
+#define DW_XOR _mm512_xor_si512
+#define DW_SET1_8 _mm512_set1_epi8
+#define DW_DPBUSD _mm512_dpbusd_epi32
+#define DW_INTERLEAVE interleave4
+#define DW_STORE_OUT dw_store
+#include "dwconv_ring.h"
+#undef DW_NAME
+#undef DW_V
+#undef DW_VB
+#undef DW_CONSTS
+#undef DW_LOAD
+#undef DW_LOADU
+#undef DW_STORE
+#undef DW_MASKZ_LOAD8
+#undef DW_XOR
+#undef DW_SET1_8
+#undef DW_DPBUSD
+#undef DW_INTERLEAVE
+#undef DW_STORE_OUT
 
 // ---- direct path (any dilation) ----------------------------------------------------------------
 
@@ -319,43 +231,6 @@ EFFK_INLINE512 void interleave4_256(__m256i q[4], __m256i a, __m256i b, __m256i 
   q[3] = _mm256_unpackhi_epi16(ab_hi, cd_hi);
 }
 
-EFFK_INLINE512 void build_row32(const dw_consts32 *k, const effk_conv2d_params *p,
-                                const int8_t *input_cb, int32_t iy, int32_t xs, int32_t step,
-                                int32_t nt, uint8_t *dst) {
-  if (iy < 0 || iy >= p->in_h) {
-    for (int32_t t = 0; t < 4 * nt; ++t) _mm256_store_si256((__m256i *)(dst + 32 * (size_t)t), k->zpf);
-    return;
-  }
-  const int32_t in_w = p->in_w, c = p->in_c;
-  const int8_t *row = input_cb + (size_t)iy * in_w * c;
-  const __m256i flip = _mm256_set1_epi8((char)0x80);
-  int32_t ix = xs - p->pad_left;
-#define EFFK_COL32(ix_)                                                                     \
-  ((ix_) >= 0 && (ix_) < in_w                                                               \
-       ? _mm256_xor_si256(_mm256_maskz_loadu_epi8(k->km, row + (size_t)(ix_) * c), flip)   \
-       : k->zpf)
-  if (step == 1) {
-    __m256i a = EFFK_COL32(ix), b = EFFK_COL32(ix + 1), cc = EFFK_COL32(ix + 2);
-    for (int32_t t = 0; t < nt; ++t) {
-      const __m256i d = EFFK_COL32(ix + t + 3);
-      __m256i q[4];
-      interleave4_256(q, a, b, cc, d);
-      for (int j = 0; j < 4; ++j) _mm256_store_si256((__m256i *)(dst + 128 * (size_t)t + 32 * j), q[j]);
-      a = b;
-      b = cc;
-      cc = d;
-    }
-  } else {
-    for (int32_t t = 0; t < nt; ++t) {
-      const int32_t x0 = ix + step * t;
-      __m256i q[4];
-      interleave4_256(q, EFFK_COL32(x0), EFFK_COL32(x0 + 1), EFFK_COL32(x0 + 2), EFFK_COL32(x0 + 3));
-      for (int j = 0; j < 4; ++j) _mm256_store_si256((__m256i *)(dst + 128 * (size_t)t + 32 * j), q[j]);
-    }
-  }
-#undef EFFK_COL32
-}
-
 EFFK_INLINE512 void dw_store32(const dw_consts32 *k, const __m256i acc[4], int8_t *out,
                                const int GENERAL, const int CLAMP) {
   __m256i r[4];
@@ -365,72 +240,34 @@ EFFK_INLINE512 void dw_store32(const dw_consts32 *k, const __m256i acc[4], int8_
   _mm256_mask_storeu_epi8(out, k->km, o);
 }
 
-EFFK_INLINE512 void dw_ring32(const int32_t KH, const int32_t KW, const int GENERAL,
-                              const int CLAMP, const effk_conv2d_params *p, const int8_t *input,
-                              const dw_consts32 *k, int8_t *output, int32_t cb, int32_t oy_begin,
-                              int32_t oy_end, int32_t chunk, uint8_t *ring) {
-  const int32_t GW = (KW + 3) / 4;
-  const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h;
-  const int32_t c = p->in_c, out_w = p->out_w;
-  const int32_t step = (4 % sw == 0) ? sw : 1;
-  const int32_t per_ox = sw / step, per_g = 4 / step;
-  const int32_t span = (KH - 1) * dh + 1;
-  const int8_t *input_cb = input + cb;
-  for (int32_t ox0 = 0; ox0 < out_w; ox0 += chunk) {
-    const int32_t ox1 = ox0 + chunk < out_w ? ox0 + chunk : out_w;
-    const int32_t nt = (ox1 - 1 - ox0) * per_ox + (GW - 1) * per_g + 1;
-    const size_t slot_bytes = (size_t)nt * 128;
-    int32_t tag[64];
-    for (int32_t s = 0; s < span; ++s) tag[s] = INT32_MIN;
-    for (int32_t oy = oy_begin; oy < oy_end; ++oy) {
-      const int32_t iy0 = oy * sh - p->pad_top;
-      const uint8_t *rows[16];
-      for (int32_t fy = 0; fy < KH; ++fy) {
-        const int32_t iy = iy0 + fy * dh;
-        int32_t s = iy % span;
-        if (s < 0) s += span;
-        uint8_t *slot = ring + (size_t)s * slot_bytes;
-        if (tag[s] != iy) {
-          build_row32(k, p, input_cb, iy, ox0 * sw, step, nt, slot);
-          tag[s] = iy;
-        }
-        rows[fy] = slot;
-      }
-      int8_t *out = output + ((size_t)oy * out_w + ox0) * c + cb;
-      int32_t ox = ox0;
-      for (; ox + 2 <= ox1; ox += 2, out += 2 * (size_t)c) {
-        const size_t col = (size_t)(ox - ox0) * per_ox * 128, col1 = col + (size_t)per_ox * 128;
-        __m256i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
-        __m256i acc1[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
-        const uint8_t *w = k->w;
-        for (int32_t fy = 0; fy < KH; ++fy)
-          for (int32_t g = 0; g < GW; ++g, w += 256) {
-            const uint8_t *tp = rows[fy] + (size_t)g * per_g * 128;
-            for (int j = 0; j < 4; ++j) {
-              const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + 64 * j));
-              acc[j] = _mm256_dpbusd_epi32(acc[j], _mm256_load_si256((const __m256i *)(tp + col + 32 * j)), wv);
-              acc1[j] = _mm256_dpbusd_epi32(acc1[j], _mm256_load_si256((const __m256i *)(tp + col1 + 32 * j)), wv);
-            }
-          }
-        dw_store32(k, acc, out, GENERAL, CLAMP);
-        dw_store32(k, acc1, out + c, GENERAL, CLAMP);
-      }
-      for (; ox < ox1; ++ox, out += c) {
-        const size_t col = (size_t)(ox - ox0) * per_ox * 128;
-        __m256i acc[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
-        const uint8_t *w = k->w;
-        for (int32_t fy = 0; fy < KH; ++fy)
-          for (int32_t g = 0; g < GW; ++g, w += 256) {
-            const uint8_t *tp = rows[fy] + col + (size_t)g * per_g * 128;
-            for (int j = 0; j < 4; ++j)
-              acc[j] = _mm256_dpbusd_epi32(acc[j], _mm256_load_si256((const __m256i *)(tp + 32 * j)),
-                                           _mm256_loadu_si256((const __m256i *)(w + 64 * j)));
-          }
-        dw_store32(k, acc, out, GENERAL, CLAMP);
-      }
-    }
-  }
-}
+// The ring path for blocks of at most 32 channels (dwconv_ring.h).
+#define DW_NAME(f) f##_32
+#define DW_V __m256i
+#define DW_VB 32
+#define DW_CONSTS dw_consts32
+#define DW_LOAD(ptr) _mm256_load_si256((const __m256i *)(ptr))
+#define DW_LOADU(ptr) _mm256_loadu_si256((const __m256i *)(ptr))
+#define DW_STORE(ptr, v) _mm256_store_si256((__m256i *)(ptr), (v))
+#define DW_MASKZ_LOAD8(k, ptr) _mm256_maskz_loadu_epi8((k), (ptr))
+#define DW_XOR _mm256_xor_si256
+#define DW_SET1_8 _mm256_set1_epi8
+#define DW_DPBUSD _mm256_dpbusd_epi32
+#define DW_INTERLEAVE interleave4_256
+#define DW_STORE_OUT dw_store32
+#include "dwconv_ring.h"
+#undef DW_NAME
+#undef DW_V
+#undef DW_VB
+#undef DW_CONSTS
+#undef DW_LOAD
+#undef DW_LOADU
+#undef DW_STORE
+#undef DW_MASKZ_LOAD8
+#undef DW_XOR
+#undef DW_SET1_8
+#undef DW_DPBUSD
+#undef DW_INTERLEAVE
+#undef DW_STORE_OUT
 
 // ---- entry --------------------------------------------------------------------------------------
 
@@ -458,8 +295,8 @@ typedef void (*ring_fn)(const effk_conv2d_params *, const int8_t *, const void *
       {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}},                         \
       {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}},                         \
       {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}}};
-EFFK_RINGS(_64, dw_ring, dw_consts)
-EFFK_RINGS(_32, dw_ring32, dw_consts32)
+EFFK_RINGS(_64, dw_ring_64, dw_consts)
+EFFK_RINGS(_32, dw_ring_32, dw_consts32)
 
 // Largest chunk of output columns whose ring (span rows of nt tuples of tuple_bytes) fits
 // RING_BYTES; 0 when even one column does not fit.
