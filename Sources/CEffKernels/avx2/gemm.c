@@ -249,6 +249,22 @@ EFFK_T256 void effk_qs8_conv1x1_channels_6x16c2__avx2(const effk_conv2d_params *
   }
 }
 
+// The im2col gather (../im2col_rows.h): int16 panel elements, padded taps the input zero
+// point; the odd K's last element is zeroed (it meets zero weights).
+#define IM2COL_ATTR EFFK_INLINE256
+#define IM2COL_T int16_t
+#define IM2COL_COPY(d, s, n) widen_fast((d), (s), (n), in_end)
+#define IM2COL_PAD(d, n)                                                        \
+  do {                                                                         \
+    int16_t *d_ = (d);                                                         \
+    for (int32_t t_ = 0; t_ < (n); ++t_) d_[t_] = (int16_t)p->input_zero_point; \
+  } while (0)
+#define IM2COL_PIXEL_END(d, row) \
+  do {                           \
+    if ((d) != (row) + kp) *(d) = 0; \
+  } while (0)
+#include "../im2col_rows.h"
+
 size_t effk_qs8_conv_packed_size__avx2(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c) {
   return packed_size_k(kh * kw * in_c, out_c);
 }
@@ -273,48 +289,14 @@ EFFK_T256 void effk_qs8_conv_im2col_6x16c2__avx2(const effk_conv2d_params *p,
     return;
   }
   _Alignas(32) int16_t panel[MR * EFFK256_KMAX + 16];  // + room for widen_fast's overrun
-  const int8_t *in_end = input + (size_t)p->in_h * p->in_w * ic;
   const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
   const __m256i lo = _mm256_set1_epi32(p->act_min), hi = _mm256_set1_epi32(p->act_max);
   const int general = effk_rq_general256(mult, shift, n);
   const int clamp = p->act_min != -128 || p->act_max != 127;
-  const int16_t izp = (int16_t)p->input_zero_point;
-  const int32_t out_w = p->out_w, in_h = p->in_h, in_w = p->in_w;
-  const int32_t pix_begin = oy_begin * out_w, pix_end = oy_end * out_w;
+  const int32_t pix_begin = oy_begin * p->out_w, pix_end = oy_end * p->out_w;
   for (int32_t px = pix_begin; px < pix_end; px += MR) {
     const int32_t m = pix_end - px < MR ? pix_end - px : MR;
-    int32_t oy = px / out_w, ox = px % out_w;
-    for (int32_t i = 0; i < m; ++i, ++ox) {
-      if (ox == out_w) {
-        ox = 0;
-        ++oy;
-      }
-      const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-      int16_t *dst = panel + (size_t)i * k2;
-      // A filter row whose taps are all inside the image (dilation 1) is kw*ic contiguous
-      // input bytes.
-      const int row_inside = p->dilation_w == 1 && ix0 >= 0 && ix0 + kw <= in_w;
-      for (int32_t fy = 0; fy < kh; ++fy) {
-        const int32_t iy = iy0 + fy * p->dilation_h;
-        const int vy = iy >= 0 && iy < in_h;
-        const int8_t *row = input + (size_t)(vy ? iy : 0) * in_w * ic;
-        if (vy && row_inside) {
-          widen_fast(dst, row + (size_t)ix0 * ic, kw * ic, in_end);
-          dst += (size_t)kw * ic;
-          continue;
-        }
-        for (int32_t fx = 0; fx < kw; ++fx) {
-          const int32_t ix = ix0 + fx * p->dilation_w;
-          if (!vy || ix < 0 || ix >= in_w) {  // padded taps: x = zp contributes 0
-            for (int32_t c = 0; c < ic; ++c) dst[c] = izp;
-          } else {
-            widen_fast(dst, row + (size_t)ix * ic, ic, in_end);
-          }
-          dst += ic;
-        }
-      }
-      if (k2 != (size_t)k) *dst = 0;
-    }
+    im2col_rows(p, input, panel, k2, px, m);
     if (m < MR) memset(panel + (size_t)m * k2, 0, (size_t)(MR - m) * k2 * 2);
     gemm_panel(panel, k2, (const uint8_t *)packed, n, 0, n, mult, shift, output + (size_t)px * n, m,
                general, clamp, zp, lo, hi);

@@ -271,6 +271,14 @@ EFFK_INLINE512 void copy_flip(uint8_t *dst, const int8_t *src, int32_t n, __m512
   }
 }
 
+// The im2col gather (../im2col_rows.h): padded taps are the flipped input zero point.
+#define IM2COL_ATTR EFFK_INLINE512
+#define IM2COL_T uint8_t
+#define IM2COL_COPY(d, s, n) copy_flip((d), (s), (n), _mm512_setzero_si512(), in_end)
+#define IM2COL_PAD(d, n) copy_flip((d), NULL, (n), _mm512_set1_epi8((char)(p->input_zero_point ^ 0x80)), in_end)
+#define IM2COL_PIXEL_END(d, row) ((void)(d), (void)(row))  // bytes up to kp meet zero weights
+#include "../im2col_rows.h"
+
 size_t effk_qs8_conv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c) {
   return packed_size_k(kh * kw * in_c, out_c);
 }
@@ -295,45 +303,14 @@ EFFK_T512 void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params 
     return;
   }
   _Alignas(64) uint8_t panel[MR * EFFK512_KMAX + 64];  // + room for copy_flip's overrun
-  const int8_t *in_end = input + (size_t)p->in_h * p->in_w * ic;
   const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
   const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
-  const __m512i zpv = _mm512_set1_epi8((char)(p->input_zero_point ^ 0x80));
   const int general = effk_rq_general(mult, shift, n);
   const int clamp = p->act_min != -128 || p->act_max != 127;
-  const int32_t out_w = p->out_w, in_h = p->in_h, in_w = p->in_w;
-  const int32_t pix_begin = oy_begin * out_w, pix_end = oy_end * out_w;
+  const int32_t pix_begin = oy_begin * p->out_w, pix_end = oy_end * p->out_w;
   for (int32_t px = pix_begin; px < pix_end; px += MR) {
     const int32_t m = pix_end - px < MR ? pix_end - px : MR;
-    int32_t oy = px / out_w, ox = px % out_w;
-    for (int32_t i = 0; i < m; ++i, ++ox) {
-      if (ox == out_w) {
-        ox = 0;
-        ++oy;
-      }
-      const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-      uint8_t *dst = panel + (size_t)i * kp;
-      // A filter row whose taps are all inside the image (dilation 1) is kw*ic contiguous
-      // input bytes.
-      const int row_inside = p->dilation_w == 1 && ix0 >= 0 && ix0 + kw <= in_w;
-      for (int32_t fy = 0; fy < kh; ++fy, dst += (size_t)kw * ic) {
-        const int32_t iy = iy0 + fy * p->dilation_h;
-        if (iy < 0 || iy >= in_h) {  // padded taps: x = zp contributes w * (zp - zp) = 0
-          copy_flip(dst, NULL, kw * ic, zpv, in_end);
-          continue;
-        }
-        const int8_t *row = input + (size_t)iy * in_w * ic;
-        if (row_inside) {
-          copy_flip(dst, row + (size_t)ix0 * ic, kw * ic, zpv, in_end);
-          continue;
-        }
-        for (int32_t fx = 0; fx < kw; ++fx) {
-          const int32_t ix = ix0 + fx * p->dilation_w;
-          copy_flip(dst + (size_t)fx * ic, (ix < 0 || ix >= in_w) ? NULL : row + (size_t)ix * ic,
-                    ic, zpv, in_end);
-        }
-      }
-    }
+    im2col_rows(p, input, panel, kp, px, m);
     if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
     gemm_panel(panel, kp, (const uint8_t *)packed, n, 0, n, mult, shift, output + (size_t)px * n, m,
                general, clamp, zp, lo, hi);
