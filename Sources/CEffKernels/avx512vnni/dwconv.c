@@ -77,7 +77,7 @@ typedef struct {
   __m512i ozp, lo, hi, zpf;  // zpf: the input zero point, sign-flipped, in every byte
   __mmask64 km;               // channels of this block
   const uint8_t *w;           // weights of this block
-} dw_consts;
+} dw_consts_64;
 
 // Multipliers and shifts of channels [cb, cb + 64) in the interleaved order (0 past C).
 static void permuted_quant(const effk_conv2d_params *p, const int32_t *mult, const int32_t *shift,
@@ -92,7 +92,7 @@ static void permuted_quant(const effk_conv2d_params *p, const int32_t *mult, con
       }
 }
 
-EFFK_INLINE512 void dw_consts_init(dw_consts *k, const effk_conv2d_params *p, const uint8_t *blk,
+EFFK_INLINE512 void dw_consts_init_64(dw_consts_64 *k, const effk_conv2d_params *p, const uint8_t *blk,
                                    const int32_t *pm, const int32_t *ps, int32_t nc) {
   for (int j = 0; j < 4; ++j) {
     k->rq[j] = effk_rq512_make(_mm512_loadu_si512(pm + 16 * j), _mm512_loadu_si512(ps + 16 * j));
@@ -106,7 +106,7 @@ EFFK_INLINE512 void dw_consts_init(dw_consts *k, const effk_conv2d_params *p, co
   k->w = blk + 256;
 }
 
-EFFK_INLINE512 void dw_store(const dw_consts *k, const __m512i acc[4], int8_t *out,
+EFFK_INLINE512 void dw_store_64(const dw_consts_64 *k, const __m512i acc[4], int8_t *out,
                              const int GENERAL, const int CLAMP) {
   const __m512i r0 = effk_rq512_out_t(acc[0], &k->rq[0], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
   const __m512i r1 = effk_rq512_out_t(acc[1], &k->rq[1], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
@@ -117,7 +117,7 @@ EFFK_INLINE512 void dw_store(const dw_consts *k, const __m512i acc[4], int8_t *o
 }
 
 // Interleave four tap vectors (64 channels each) into four tuple vectors.
-EFFK_INLINE512 void interleave4(__m512i q[4], __m512i a, __m512i b, __m512i c, __m512i d) {
+EFFK_INLINE512 void interleave4_64(__m512i q[4], __m512i a, __m512i b, __m512i c, __m512i d) {
   const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
   const __m512i cd_lo = _mm512_unpacklo_epi8(c, d), cd_hi = _mm512_unpackhi_epi8(c, d);
   q[0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
@@ -129,38 +129,14 @@ EFFK_INLINE512 void interleave4(__m512i q[4], __m512i a, __m512i b, __m512i c, _
 // ---- ring path (dilation_w == 1) -------------------------------------------------------------
 
 // The ring path for 64-channel blocks (dwconv_ring.h).
+#define DW_BITS 512
 #define DW_NAME(f) f##_64
-#define DW_V __m512i
-#define DW_VB 64
-#define DW_CONSTS dw_consts
-#define DW_LOAD(ptr) _mm512_load_si512(ptr)
-#define DW_LOADU(ptr) _mm512_loadu_si512(ptr)
-#define DW_STORE(ptr, v) _mm512_store_si512((ptr), (v))
-#define DW_MASKZ_LOAD8(k, ptr) _mm512_maskz_loadu_epi8((k), (ptr))
-#define DW_XOR _mm512_xor_si512
-#define DW_SET1_8 _mm512_set1_epi8
-#define DW_DPBUSD _mm512_dpbusd_epi32
-#define DW_INTERLEAVE interleave4
-#define DW_STORE_OUT dw_store
 #include "dwconv_ring.h"
-#undef DW_NAME
-#undef DW_V
-#undef DW_VB
-#undef DW_CONSTS
-#undef DW_LOAD
-#undef DW_LOADU
-#undef DW_STORE
-#undef DW_MASKZ_LOAD8
-#undef DW_XOR
-#undef DW_SET1_8
-#undef DW_DPBUSD
-#undef DW_INTERLEAVE
-#undef DW_STORE_OUT
 
 // ---- direct path (any dilation) ----------------------------------------------------------------
 
 EFFK_T512 static void dw_direct(const effk_conv2d_params *p, const int8_t *input,
-                                const dw_consts *k, int8_t *output, int32_t cb, int32_t oy_begin,
+                                const dw_consts_64 *k, int8_t *output, int32_t cb, int32_t oy_begin,
                                 int32_t oy_end) {
   const int32_t KH = p->kernel_h, KW = p->kernel_w, GW = (KW + 3) / 4;
   const int32_t in_h = p->in_h, in_w = p->in_w, c = p->in_c, out_w = p->out_w;
@@ -184,12 +160,12 @@ EFFK_T512 static void dw_direct(const effk_conv2d_params *p, const int8_t *input
                       : k->zpf;
           }
           __m512i q[4];
-          interleave4(q, tv[0], tv[1], tv[2], tv[3]);
+          interleave4_64(q, tv[0], tv[1], tv[2], tv[3]);
           for (int j = 0; j < 4; ++j)
             acc[j] = _mm512_dpbusd_epi32(acc[j], q[j], _mm512_loadu_si512(w + 64 * j));
         }
       }
-      dw_store(k, acc, output + ((size_t)oy * out_w + ox) * c + cb, 1, 1);
+      dw_store_64(k, acc, output + ((size_t)oy * out_w + ox) * c + cb, 1, 1);
     }
   }
 }
@@ -204,9 +180,9 @@ typedef struct {
   __m256i ozp, lo, hi, zpf;
   __mmask32 km;
   const uint8_t *w;
-} dw_consts32;
+} dw_consts_32;
 
-EFFK_INLINE512 void dw_consts32_init(dw_consts32 *k, const effk_conv2d_params *p,
+EFFK_INLINE512 void dw_consts32_init(dw_consts_32 *k, const effk_conv2d_params *p,
                                      const uint8_t *blk, const int32_t *pm, const int32_t *ps,
                                      int32_t nc) {
   for (int j = 0; j < 4; ++j) {
@@ -222,7 +198,7 @@ EFFK_INLINE512 void dw_consts32_init(dw_consts32 *k, const effk_conv2d_params *p
   k->w = blk + 256;
 }
 
-EFFK_INLINE512 void interleave4_256(__m256i q[4], __m256i a, __m256i b, __m256i c, __m256i d) {
+EFFK_INLINE512 void interleave4_32(__m256i q[4], __m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i ab_lo = _mm256_unpacklo_epi8(a, b), ab_hi = _mm256_unpackhi_epi8(a, b);
   const __m256i cd_lo = _mm256_unpacklo_epi8(c, d), cd_hi = _mm256_unpackhi_epi8(c, d);
   q[0] = _mm256_unpacklo_epi16(ab_lo, cd_lo);
@@ -231,7 +207,7 @@ EFFK_INLINE512 void interleave4_256(__m256i q[4], __m256i a, __m256i b, __m256i 
   q[3] = _mm256_unpackhi_epi16(ab_hi, cd_hi);
 }
 
-EFFK_INLINE512 void dw_store32(const dw_consts32 *k, const __m256i acc[4], int8_t *out,
+EFFK_INLINE512 void dw_store_32(const dw_consts_32 *k, const __m256i acc[4], int8_t *out,
                                const int GENERAL, const int CLAMP) {
   __m256i r[4];
   for (int j = 0; j < 4; ++j)
@@ -241,33 +217,9 @@ EFFK_INLINE512 void dw_store32(const dw_consts32 *k, const __m256i acc[4], int8_
 }
 
 // The ring path for blocks of at most 32 channels (dwconv_ring.h).
+#define DW_BITS 256
 #define DW_NAME(f) f##_32
-#define DW_V __m256i
-#define DW_VB 32
-#define DW_CONSTS dw_consts32
-#define DW_LOAD(ptr) _mm256_load_si256((const __m256i *)(ptr))
-#define DW_LOADU(ptr) _mm256_loadu_si256((const __m256i *)(ptr))
-#define DW_STORE(ptr, v) _mm256_store_si256((__m256i *)(ptr), (v))
-#define DW_MASKZ_LOAD8(k, ptr) _mm256_maskz_loadu_epi8((k), (ptr))
-#define DW_XOR _mm256_xor_si256
-#define DW_SET1_8 _mm256_set1_epi8
-#define DW_DPBUSD _mm256_dpbusd_epi32
-#define DW_INTERLEAVE interleave4_256
-#define DW_STORE_OUT dw_store32
 #include "dwconv_ring.h"
-#undef DW_NAME
-#undef DW_V
-#undef DW_VB
-#undef DW_CONSTS
-#undef DW_LOAD
-#undef DW_LOADU
-#undef DW_STORE
-#undef DW_MASKZ_LOAD8
-#undef DW_XOR
-#undef DW_SET1_8
-#undef DW_DPBUSD
-#undef DW_INTERLEAVE
-#undef DW_STORE_OUT
 
 // ---- entry --------------------------------------------------------------------------------------
 
@@ -295,8 +247,8 @@ typedef void (*ring_fn)(const effk_conv2d_params *, const int8_t *, const void *
       {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}},                         \
       {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}},                         \
       {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}}};
-EFFK_RINGS(_64, dw_ring_64, dw_consts)
-EFFK_RINGS(_32, dw_ring_32, dw_consts32)
+EFFK_RINGS(_64, dw_ring_64, dw_consts_64)
+EFFK_RINGS(_32, dw_ring_32, dw_consts_32)
 
 // Largest chunk of output columns whose ring (span rows of nt tuples of tuple_bytes) fits
 // RING_BYTES; 0 when even one column does not fit.
@@ -336,13 +288,13 @@ EFFK_T512 void effk_qs8_dwconv_channels_64c4__avx512vnni(
     _Alignas(64) int32_t pm[64], ps[64];
     permuted_quant(p, mult, shift, cb, pm, ps);
     if (nc <= 32 && chunk32 > 0) {
-      dw_consts32 k;
+      dw_consts_32 k;
       dw_consts32_init(&k, p, blk, pm, ps, nc);
       rings_32[shape][general][clamp](p, input, &k, output, cb, oy_begin, oy_end, chunk32, ring);
       continue;
     }
-    dw_consts k;
-    dw_consts_init(&k, p, blk, pm, ps, nc);
+    dw_consts_64 k;
+    dw_consts_init_64(&k, p, blk, pm, ps, nc);
     if (chunk64 > 0)
       rings_64[shape][general][clamp](p, input, &k, output, cb, oy_begin, oy_end, chunk64, ring);
     else

@@ -1,16 +1,28 @@
 // The ring path of the avx512vnni depthwise kernel, written once for zmm (64-channel blocks)
 // and ymm (blocks of at most 32 channels: C = 32, tails of 16 or 32), included by dwconv.c once
-// for each. The includer defines: DW_NAME(f) (f with the variant's suffix), DW_V (the vector
-// type), DW_VB (its bytes), DW_CONSTS (per-block constants: rq, bias, zpf, km, w), DW_LOAD /
-// DW_LOADU / DW_STORE (aligned load, unaligned load, aligned store at a byte pointer),
-// DW_MASKZ_LOAD8 (masked byte load), DW_XOR, DW_SET1_8, DW_DPBUSD, DW_INTERLEAVE (four tap
-// vectors to four tuple vectors) and DW_STORE_OUT (requantize four accumulators, store the
-// block's bytes). Weights are 64-byte vectors in both (ymm uses their low 32 bytes: channels
-// 0-31); ring tuples are 4 * DW_VB bytes.
-// No include guard: meant to be included more than once.
+// for each. The includer defines DW_BITS (512 or 256) and DW_NAME(f) (f with the variant's
+// suffix, which also names its dw_consts, interleave4 and dw_store); the intrinsics follow
+// from DW_BITS (_mm512_xor_si512 / _mm256_xor_si256 ...). Weights are 64-byte vectors in both
+// (ymm uses their low 32 bytes: channels 0-31); ring tuples are 4 * DW_VB bytes.
+// No include guard: meant to be included more than once; it undefines its macros at the end.
 
-// Builds the tuples of input row iy for padded columns xs + step*t, t < nt, into dst
-// (4 * DW_VB bytes per tuple). Columns (and rows) outside the image read the zero point.
+#define DW_CAT4_(a, b, c, d) a##b##c##d
+#define DW_CAT4(a, b, c, d) DW_CAT4_(a, b, c, d)
+#define DW_OP(op) DW_CAT4(_mm, DW_BITS, _, op)                      // _mm512_op
+#define DW_SI(op) DW_CAT4(DW_OP(op), _si, DW_BITS, )                // _mm512_op_si512
+#define DW_V DW_CAT4(__m, DW_BITS, i, )
+#define DW_VB (DW_BITS / 8)
+#define DW_CONSTS DW_NAME(dw_consts)
+#define DW_LOAD(ptr) DW_SI(load)((const DW_V *)(const void *)(ptr))
+#define DW_LOADU(ptr) DW_SI(loadu)((const DW_V *)(const void *)(ptr))
+#define DW_STORE(ptr, v) DW_SI(store)((DW_V *)(void *)(ptr), (v))
+#define DW_MASKZ_LOAD8(k, ptr) DW_OP(maskz_loadu_epi8)((k), (ptr))
+#define DW_XOR DW_SI(xor)
+#define DW_SET1_8 DW_OP(set1_epi8)
+#define DW_DPBUSD DW_OP(dpbusd_epi32)
+#define DW_INTERLEAVE DW_NAME(interleave4)
+#define DW_STORE_OUT DW_NAME(dw_store)
+
 EFFK_INLINE512 void DW_NAME(build_row)(const DW_CONSTS *k, const effk_conv2d_params *p,
                               const int8_t *input_cb, int32_t iy, int32_t xs, int32_t step,
                               int32_t nt, uint8_t *dst) {
@@ -125,3 +137,22 @@ EFFK_INLINE512 void DW_NAME(dw_ring)(const int32_t KH, const int32_t KW, const i
     }
   }
 }
+
+#undef DW_CAT4_
+#undef DW_CAT4
+#undef DW_OP
+#undef DW_SI
+#undef DW_V
+#undef DW_VB
+#undef DW_CONSTS
+#undef DW_LOAD
+#undef DW_LOADU
+#undef DW_STORE
+#undef DW_MASKZ_LOAD8
+#undef DW_XOR
+#undef DW_SET1_8
+#undef DW_DPBUSD
+#undef DW_INTERLEAVE
+#undef DW_STORE_OUT
+#undef DW_BITS
+#undef DW_NAME
