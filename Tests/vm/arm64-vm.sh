@@ -18,10 +18,11 @@
 # Debian's own initrd) in a chroot on this host, its aarch64 programs run by qemu-user
 # (qemu-aarch64-static, unpacked from Debian's qemu-user-static, not installed) through a
 # binfmt_misc of a user and mount namespace of its own (Linux 6.7 and newer), so the host's
-# binfmt_misc is not touched: about 4x faster than the same in qemu-system. Where the kernel has
-# no binfmt_misc per user namespace, the second stage runs inside the VM instead, booted once
-# with Debian's kernel and a small busybox initramfs made here (busybox-static:arm64 from the
-# same download). Every later boot uses that kernel and initrd with -kernel/-initrd. Cached in $ARM64_VM_CACHE (default
+# binfmt_misc is not touched: 439 s on a quiet 2-core host, where inside qemu-system it took
+# 812 s. Where the kernel has no binfmt_misc per user namespace, the second stage runs inside
+# the VM instead, booted once with Debian's kernel and a small busybox initramfs made here
+# (busybox-static:arm64 from the same download). Every later boot uses that kernel and initrd
+# with -kernel/-initrd. Cached in $ARM64_VM_CACHE (default
 # /var/cache/effnetd-arm64-vm) under a key that hashes every input (suite, mirror, package
 # list, vivid options, this file's image recipe), so it is rebuilt only when one changes; each
 # run boots a copy-on-write snapshot of it (qemu snapshot=on), the cached image stays clean.
