@@ -19,6 +19,17 @@ EFFK_INLINE512 __m512i narrow64(__m512i r0, __m512i r1, __m512i r2, __m512i r3, 
   return _mm512_min_epi8(_mm512_max_epi8(_mm512_permutexvar_epi32(idx, p), lo8), hi8);
 }
 
+// Elements left for the 16-lane group j of a 64-element step that has `left` elements left.
+static inline size_t group_left(size_t left, int j) {
+  return left > 16 * (size_t)j ? left - 16 * (size_t)j : 0;
+}
+
+// The step's four results narrowed, clamped and stored: a masked store for a short last step.
+EFFK_INLINE512 void store64(int8_t *out, size_t left, const __m512i r[4], __m512i lo8, __m512i hi8) {
+  _mm512_mask_storeu_epi8(out, effk_mask64(left > 64 ? 64 : (int32_t)left),
+                          narrow64(r[0], r[1], r[2], r[3], lo8, hi8));
+}
+
 EFFK_INLINE512 __m512i load16(const int8_t *p, size_t left) {
   if (left >= 16) return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
   return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(effk_mask16((int32_t)left), p));
@@ -44,11 +55,10 @@ EFFK_INLINE512 void add_run(const add_consts *k, const int8_t *a, const int8_t *
     const size_t left = n - i;
     __m512i r[4];
     for (int j = 0; j < 4; ++j) {
-      const size_t lj = left > 16 * (size_t)j ? left - 16 * (size_t)j : 0;
+      const size_t lj = group_left(left, j);
       r[j] = add16(k, load16(a + i + 16 * j, lj), load16(b + i + 16 * j, lj), GENERAL);
     }
-    _mm512_mask_storeu_epi8(out + i, effk_mask64(left > 64 ? 64 : (int32_t)left),
-                            narrow64(r[0], r[1], r[2], r[3], k->lo8, k->hi8));
+    store64(out + i, left, r, k->lo8, k->hi8);
   }
 }
 
@@ -101,12 +111,11 @@ EFFK_INLINE512 void mul_run(const mul_consts *k, const int8_t *a, const int8_t *
     const size_t left = n - i;
     __m512i r[4];
     for (int j = 0; j < 4; ++j) {
-      const size_t lj = left > 16 * (size_t)j ? left - 16 * (size_t)j : 0;
+      const size_t lj = group_left(left, j);
       const __m512i b16 = low16(_mm512_add_epi32(load16(b + i + 16 * j, lj), k->off2));
       r[j] = mul16(k, load16(a + i + 16 * j, lj), b16, GENERAL);
     }
-    _mm512_mask_storeu_epi8(out + i, effk_mask64(left > 64 ? 64 : (int32_t)left),
-                            narrow64(r[0], r[1], r[2], r[3], k->lo8, k->hi8));
+    store64(out + i, left, r, k->lo8, k->hi8);
   }
 }
 
@@ -133,11 +142,10 @@ EFFK_INLINE512 void mul_channel_run(const mul_consts *k, const int32_t *bx, int3
     const size_t left = n - i;
     __m512i r[4];
     for (int j = 0; j < 4; ++j) {
-      const size_t lj = left > 16 * (size_t)j ? left - 16 * (size_t)j : 0;
+      const size_t lj = group_left(left, j);
       r[j] = mul16(k, load16(a + i + 16 * j, lj), _mm512_loadu_si512(bx + base + 16 * j), GENERAL);
     }
-    _mm512_mask_storeu_epi8(out + i, effk_mask64(left > 64 ? 64 : (int32_t)left),
-                            narrow64(r[0], r[1], r[2], r[3], k->lo8, k->hi8));
+    store64(out + i, left, r, k->lo8, k->hi8);
     base += 64;
     while (base >= c) base -= c;
   }
