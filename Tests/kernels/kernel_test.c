@@ -947,6 +947,39 @@ static void test_mul(const effk_isa_kernels *k) {
       free(ref);
       free(out);
     }
+  // Every pair of inputs (65536 products) under multipliers that put many of them on rounding
+  // ties (2^30, 3 * 2^29) or next to them (2^30 + 1), and random ones; shifts -1 to -16.
+  {
+    const size_t n = 65536;
+    int8_t *a = (int8_t *)xmalloc(n), *b = (int8_t *)xmalloc(n);
+    int8_t *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
+    for (size_t i = 0; i < n; ++i) {
+      a[i] = (int8_t)(i & 255);
+      b[i] = (int8_t)(i >> 8);
+    }
+    static const int32_t shifts[] = {-1, -2, -4, -6, -8, -11, -13, -16};
+    for (int si = 0; si < 8; ++si)
+      for (int mi = 0; mi < 4; ++mi) {
+        effk_mul_params mp;
+        mul_params_rand(&mp, 0);
+        mp.output_multiplier = mi == 0 ? (1 << 30) : mi == 1 ? (1 << 30) + 1 : mi == 2 ? 3 << 29
+                               : (int32_t)((1u << 30) + (rnd32() >> 2));
+        mp.output_shift = shifts[si];
+        effk_qs8_mul__scalar(&mp, a, b, ref, n);
+        memset(out, SENTINEL, n);
+        k->mul(&mp, a, b, out, n);
+        ++r.cases;
+        const long d = first_diff(ref, out, n);
+        if (d >= 0)
+          tr_fail(&r, "all pairs, mult %d shift %d zp %d/%d/%d act [%d,%d]: a %d b %d got %d want %d",
+                  mp.output_multiplier, mp.output_shift, mp.input1_offset, mp.input2_offset,
+                  mp.output_offset, mp.act_min, mp.act_max, a[d], b[d], out[d], ref[d]);
+      }
+    free(a);
+    free(b);
+    free(ref);
+    free(out);
+  }
   tr_end(&r);
 }
 
