@@ -403,6 +403,99 @@ static void test_conv1x1(const effk_isa_kernels *k) {
   tr_end(&r);
 }
 
+// ---- requantization at and next to rounding ties ---------------------------------------------
+// Random accumulators rarely land on the reference's rounding ties, where a requantization
+// that is not TFLite's (fp32 without its exactness test, one rounding instead of two) gives
+// other bytes. Here every accumulator of a contiguous range is produced: a 1x1 conv (and a 3x3
+// depthwise conv with only the centre tap) with weight 1, input zero point 0, the 256 input
+// values in 256 pixels and per-channel biases 256 apart, so channel c sees acc = bias0 +
+// 256 c + x. Multipliers 2^30 (exact ties: acc / 2^(e+1)), 2^30 + 1 (just past them),
+// 3 * 2^29, 2^31 - 1 and random ones, shifts from -1 to -20, several output zero points and
+// activation ranges, and acc ranges that cover the unsaturated outputs.
+static void test_requant_ties(const effk_isa_kernels *k) {
+  test_result r;
+  tr_begin(&r, k->name, "requant_ties");
+  enum { NPIX = 256, OC = 80 };  // one 64-channel block and a 16-channel tail
+  static const int32_t shifts[] = {-1, -2, -3, -4, -5, -7, -8, -10, -12, -14, -17, -20};
+  static const int32_t zps[] = {-128, -3, 0, 5, 127};
+  int8_t *input = (int8_t *)xmalloc(NPIX);
+  for (int32_t i = 0; i < NPIX; ++i) input[i] = (int8_t)(i - 128);
+  int8_t filter1[OC];
+  for (int32_t c = 0; c < OC; ++c) filter1[c] = 1;
+  int32_t bias[OC], mult[OC], shift[OC];
+  int8_t ref[NPIX * OC], out[NPIX * OC];
+  void *packed1 = xmalloc(k->conv1x1_packed_size(1, OC));
+  void *packed9 = xmalloc(k->dwconv_packed_size(3, 3, OC));
+  for (int si = 0; si < (int)(sizeof shifts / sizeof shifts[0]); ++si)
+    for (int mi = 0; mi < 5; ++mi) {
+      const int32_t e = -shifts[si];
+      const int32_t m = mi == 0 ? (1 << 30) : mi == 1 ? (1 << 30) + 1 : mi == 2 ? 3 << 29
+                        : mi == 3 ? INT32_MAX : (int32_t)((1u << 30) + (rnd32() >> 2));
+      for (int32_t c = 0; c < OC; ++c) {
+        mult[c] = m;
+        shift[c] = shifts[si];
+      }
+      // Unsaturated outputs need |acc| below about 2^(e+9): cover that from its low end up.
+      const int64_t reach = INT64_C(1) << (e + 9 < 30 ? e + 9 : 30);
+      const int32_t pieces = e + 9 <= 14 ? 1 : 3;
+      for (int32_t piece = 0; piece < pieces; ++piece) {
+        int64_t bias0 = piece == 0 ? -(int64_t)OC * 128 : piece == 1 ? -reach : reach - (int64_t)OC * 256;
+        if (e + 9 > 14 && piece == 0) bias0 = -reach / 3;
+        for (int32_t c = 0; c < OC; ++c) bias[c] = (int32_t)(bias0 + 256 * c);
+        effk_conv2d_params p;
+        memset(&p, 0, sizeof p);
+        p.in_h = p.out_h = 16;
+        p.in_w = p.out_w = 16;
+        p.in_c = 1;
+        p.out_c = OC;
+        p.kernel_h = p.kernel_w = 1;
+        p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+        p.depth_multiplier = 1;
+        p.output_zero_point = zps[rnd_pick(5)];
+        gen_act(p.output_zero_point, &p.act_min, &p.act_max);
+        effk_qs8_conv2d__scalar(&p, input, filter1, bias, mult, shift, ref, 0, 16);
+        k->conv1x1_pack(filter1, bias, 1, OC, 0, packed1);
+        memset(out, SENTINEL, sizeof out);
+        k->conv1x1(&p, input, packed1, mult, shift, out, 0, NPIX);
+        ++r.cases;
+        long d = first_diff(ref, out, sizeof out);
+        if (d >= 0)
+          tr_fail(&r, "conv1x1 mult %d shift %d zp %d act [%d,%d]: pixel %ld ch %ld (acc %d) got %d want %d",
+                  m, shifts[si], p.output_zero_point, p.act_min, p.act_max, d / OC, d % OC,
+                  bias[d % OC] + (int32_t)(d / OC) - 128, out[d], ref[d]);
+        // The same accumulators through a depthwise 3x3 (centre tap only), OC and 32 channels.
+        for (int32_t cc = 0; cc < 2; ++cc) {
+          const int32_t ch = cc ? 32 : OC;
+          effk_conv2d_params q = p;
+          q.in_c = q.out_c = ch;
+          q.kernel_h = q.kernel_w = 3;
+          q.pad_top = q.pad_left = 1;
+          int8_t *in_dw = (int8_t *)xmalloc((size_t)NPIX * ch);
+          for (int32_t i = 0; i < NPIX; ++i)
+            for (int32_t c = 0; c < ch; ++c) in_dw[(size_t)i * ch + c] = input[i];
+          int8_t f9[9 * OC];
+          memset(f9, 0, sizeof f9);
+          for (int32_t c = 0; c < ch; ++c) f9[4 * ch + c] = 1;
+          effk_qs8_dwconv2d__scalar(&q, in_dw, f9, bias, mult, shift, ref, 0, 16);
+          k->dwconv_pack(f9, bias, 3, 3, ch, 0, packed9);
+          memset(out, SENTINEL, sizeof out);
+          k->dwconv(&q, in_dw, packed9, mult, shift, out, 0, 16);
+          ++r.cases;
+          d = first_diff(ref, out, (size_t)NPIX * ch);
+          if (d >= 0)
+            tr_fail(&r, "dwconv 3x3 C=%d mult %d shift %d zp %d act [%d,%d]: pixel %ld ch %ld got %d want %d",
+                    ch, m, shifts[si], q.output_zero_point, q.act_min, q.act_max, d / ch, d % ch,
+                    out[d], ref[d]);
+          free(in_dw);
+        }
+      }
+    }
+  free(input);
+  free(packed1);
+  free(packed9);
+  tr_end(&r);
+}
+
 // ---- conv (general) --------------------------------------------------------------------------
 
 typedef struct {
@@ -854,6 +947,39 @@ static void test_mul(const effk_isa_kernels *k) {
       free(ref);
       free(out);
     }
+  // Every pair of inputs (65536 products) under multipliers that put many of them on rounding
+  // ties (2^30, 3 * 2^29) or next to them (2^30 + 1), and random ones; shifts -1 to -16.
+  {
+    const size_t n = 65536;
+    int8_t *a = (int8_t *)xmalloc(n), *b = (int8_t *)xmalloc(n);
+    int8_t *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
+    for (size_t i = 0; i < n; ++i) {
+      a[i] = (int8_t)(i & 255);
+      b[i] = (int8_t)(i >> 8);
+    }
+    static const int32_t shifts[] = {-1, -2, -4, -6, -8, -11, -13, -16};
+    for (int si = 0; si < 8; ++si)
+      for (int mi = 0; mi < 4; ++mi) {
+        effk_mul_params mp;
+        mul_params_rand(&mp, 0);
+        mp.output_multiplier = mi == 0 ? (1 << 30) : mi == 1 ? (1 << 30) + 1 : mi == 2 ? 3 << 29
+                               : (int32_t)((1u << 30) + (rnd32() >> 2));
+        mp.output_shift = shifts[si];
+        effk_qs8_mul__scalar(&mp, a, b, ref, n);
+        memset(out, SENTINEL, n);
+        k->mul(&mp, a, b, out, n);
+        ++r.cases;
+        const long d = first_diff(ref, out, n);
+        if (d >= 0)
+          tr_fail(&r, "all pairs, mult %d shift %d zp %d/%d/%d act [%d,%d]: a %d b %d got %d want %d",
+                  mp.output_multiplier, mp.output_shift, mp.input1_offset, mp.input2_offset,
+                  mp.output_offset, mp.act_min, mp.act_max, a[d], b[d], out[d], ref[d]);
+      }
+    free(a);
+    free(b);
+    free(ref);
+    free(out);
+  }
   tr_end(&r);
 }
 
@@ -1373,6 +1499,7 @@ static void test_table(const effk_isa_kernels *k) {
   // Same seed per table: every table sees the same cases.
   rng_seed(0x1234567ull);
   test_conv1x1(k);
+  test_requant_ties(k);
   test_conv(k);
   test_dwconv(k);
   test_add(k);

@@ -70,11 +70,17 @@ void effk_qs8_dwconv_pack__avx512vnni(const int8_t *filter, const int32_t *bias,
   }
 }
 
+// Requantization modes (GENERAL of the ring instances): TFLite's integer path, specialized
+// (0) or general (1), or fp32 with the exactness test (RQ_FP, common.h), which clamps bytes.
+#define RQ_FP 2
+
 // Per-block constants.
 typedef struct {
   effk_rq512 rq[4];
+  float rqf[4 * 48];  // RQ_FP constants, vector j at 48 j
   __m512i bias[4];
   __m512i ozp, lo, hi, zpf;  // zpf: the input zero point, sign-flipped, in every byte
+  __m512i lo8, hi8;           // the activation range in every byte (RQ_FP)
   __mmask64 km;               // channels of this block
   const uint8_t *w;           // weights of this block
 } dw_consts_64;
@@ -93,7 +99,8 @@ static void permuted_quant(const effk_conv2d_params *p, const int32_t *mult, con
 }
 
 EFFK_INLINE512 void dw_consts_init_64(dw_consts_64 *k, const effk_conv2d_params *p, const uint8_t *blk,
-                                   const int32_t *pm, const int32_t *ps, int32_t nc) {
+                                   const int32_t *pm, const int32_t *ps, int32_t nc, int fp) {
+  if (fp) effk_rqf512_prepare(pm, ps, 64, p->output_zero_point, k->rqf);
   for (int j = 0; j < 4; ++j) {
     k->rq[j] = effk_rq512_make(_mm512_loadu_si512(pm + 16 * j), _mm512_loadu_si512(ps + 16 * j));
     k->bias[j] = _mm512_loadu_si512(blk + 64 * j);
@@ -101,6 +108,8 @@ EFFK_INLINE512 void dw_consts_init_64(dw_consts_64 *k, const effk_conv2d_params 
   k->ozp = _mm512_set1_epi32(p->output_zero_point);
   k->lo = _mm512_set1_epi32(p->act_min);
   k->hi = _mm512_set1_epi32(p->act_max);
+  k->lo8 = _mm512_set1_epi8((char)p->act_min);
+  k->hi8 = _mm512_set1_epi8((char)p->act_max);
   k->zpf = _mm512_set1_epi8((char)(p->input_zero_point ^ 0x80));
   k->km = effk_mask64(nc);
   k->w = blk + 256;
@@ -108,11 +117,19 @@ EFFK_INLINE512 void dw_consts_init_64(dw_consts_64 *k, const effk_conv2d_params 
 
 EFFK_INLINE512 void dw_store_64(const dw_consts_64 *k, const __m512i acc[4], int8_t *out,
                              const int GENERAL, const int CLAMP) {
-  const __m512i r0 = effk_rq512_out_t(acc[0], &k->rq[0], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
-  const __m512i r1 = effk_rq512_out_t(acc[1], &k->rq[1], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
-  const __m512i r2 = effk_rq512_out_t(acc[2], &k->rq[2], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
-  const __m512i r3 = effk_rq512_out_t(acc[3], &k->rq[3], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
-  const __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(r0, r1), _mm512_packs_epi32(r2, r3));
+  __m512i r[4];
+  if (GENERAL == RQ_FP) {
+    int failed[4];
+    for (int j = 0; j < 4; ++j) r[j] = effk_rqf512_try(acc[j], k->rqf + 48 * j, &failed[j]);
+    if (__builtin_expect(failed[0] | failed[1] | failed[2] | failed[3], 0))
+      for (int j = 0; j < 4; ++j)
+        if (failed[j]) r[j] = effk_rq512_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, 0, 0);
+  } else {
+    for (int j = 0; j < 4; ++j)
+      r[j] = effk_rq512_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
+  }
+  __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
+  if (GENERAL == RQ_FP && CLAMP) o = _mm512_min_epi8(_mm512_max_epi8(o, k->lo8), k->hi8);
   _mm512_mask_storeu_epi8(out, k->km, o);
 }
 
@@ -176,15 +193,25 @@ EFFK_T512 static void dw_direct(const effk_conv2d_params *p, const int8_t *input
 
 typedef struct {
   effk_rq256 rq[4];
+  float rqf[2 * 48];  // RQ_FP constants of vectors 2h and 2h + 1 side by side, at 48 h
   __m256i bias[4];
-  __m256i ozp, lo, hi, zpf;
+  __m256i ozp, lo, hi, zpf, lo8, hi8;
   __mmask32 km;
   const uint8_t *w;
 } dw_consts_32;
 
 EFFK_INLINE512 void dw_consts32_init(dw_consts_32 *k, const effk_conv2d_params *p,
                                      const uint8_t *blk, const int32_t *pm, const int32_t *ps,
-                                     int32_t nc) {
+                                     int32_t nc, int fp) {
+  if (fp) {  // vector j is lanes 16j .. 16j + 7 of the 64-channel order; pairs go in one zmm
+    int32_t m32[32], s32[32];
+    for (int j = 0; j < 4; ++j)
+      for (int i = 0; i < 8; ++i) {
+        m32[8 * j + i] = pm[16 * j + i];
+        s32[8 * j + i] = ps[16 * j + i];
+      }
+    effk_rqf512_prepare(m32, s32, 32, p->output_zero_point, k->rqf);
+  }
   for (int j = 0; j < 4; ++j) {
     k->rq[j] = effk_rq256_make(_mm256_loadu_si256((const __m256i *)(pm + 16 * j)),
                                _mm256_loadu_si256((const __m256i *)(ps + 16 * j)));
@@ -193,6 +220,8 @@ EFFK_INLINE512 void dw_consts32_init(dw_consts_32 *k, const effk_conv2d_params *
   k->ozp = _mm256_set1_epi32(p->output_zero_point);
   k->lo = _mm256_set1_epi32(p->act_min);
   k->hi = _mm256_set1_epi32(p->act_max);
+  k->lo8 = _mm256_set1_epi8((char)p->act_min);
+  k->hi8 = _mm256_set1_epi8((char)p->act_max);
   k->zpf = _mm256_set1_epi8((char)(p->input_zero_point ^ 0x80));
   k->km = nc >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << nc) - 1);
   k->w = blk + 256;
@@ -210,9 +239,25 @@ EFFK_INLINE512 void interleave4_32(__m256i q[4], __m256i a, __m256i b, __m256i c
 EFFK_INLINE512 void dw_store_32(const dw_consts_32 *k, const __m256i acc[4], int8_t *out,
                                const int GENERAL, const int CLAMP) {
   __m256i r[4];
-  for (int j = 0; j < 4; ++j)
-    r[j] = effk_rq256_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
-  const __m256i o = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+  if (GENERAL == RQ_FP) {
+    for (int h = 0; h < 2; ++h) {
+      int failed;
+      const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(acc[2 * h]), acc[2 * h + 1], 1);
+      const __m512i v = effk_rqf512_try(x, k->rqf + 48 * h, &failed);
+      if (__builtin_expect(failed, 0)) {
+        r[2 * h] = effk_rq256_out_t(acc[2 * h], &k->rq[2 * h], k->ozp, k->lo, k->hi, 0, 0);
+        r[2 * h + 1] = effk_rq256_out_t(acc[2 * h + 1], &k->rq[2 * h + 1], k->ozp, k->lo, k->hi, 0, 0);
+      } else {
+        r[2 * h] = _mm512_castsi512_si256(v);
+        r[2 * h + 1] = _mm512_extracti64x4_epi64(v, 1);
+      }
+    }
+  } else {
+    for (int j = 0; j < 4; ++j)
+      r[j] = effk_rq256_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
+  }
+  __m256i o = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+  if (GENERAL == RQ_FP && CLAMP) o = _mm256_min_epi8(_mm256_max_epi8(o, k->lo8), k->hi8);
   _mm256_mask_storeu_epi8(out, k->km, o);
 }
 
@@ -226,7 +271,7 @@ EFFK_INLINE512 void dw_store_32(const dw_consts_32 *k, const __m256i acc[4], int
 typedef void (*ring_fn)(const effk_conv2d_params *, const int8_t *, const void *, int8_t *,
                         int32_t, int32_t, int32_t, int32_t, uint8_t *);
 
-// Instances: [3x3, 5x5, any] x [general] x [clamp], for 64- and 32-channel blocks.
+// Instances: [3x3, 5x5, any] x [requantization mode] x [clamp], for 64- and 32-channel blocks.
 #define EFFK_RING(NAME, FN, CONSTS, KH, KW, G, C)                                             \
   EFFK_T512 static void NAME(const effk_conv2d_params *p, const int8_t *input, const void *k, \
                              int8_t *output, int32_t cb, int32_t oy_begin, int32_t oy_end,    \
@@ -242,11 +287,16 @@ typedef void (*ring_fn)(const effk_conv2d_params *, const int8_t *, const void *
   EFFK_RING(r5_01##SUFFIX, FN, CONSTS, 5, 5, 0, 1)                                              \
   EFFK_RING(r5_10##SUFFIX, FN, CONSTS, 5, 5, 1, 0)                                              \
   EFFK_RING(r5_11##SUFFIX, FN, CONSTS, 5, 5, 1, 1)                                              \
+  EFFK_RING(r3_20##SUFFIX, FN, CONSTS, 3, 3, RQ_FP, 0)                                          \
+  EFFK_RING(r3_21##SUFFIX, FN, CONSTS, 3, 3, RQ_FP, 1)                                          \
+  EFFK_RING(r5_20##SUFFIX, FN, CONSTS, 5, 5, RQ_FP, 0)                                          \
+  EFFK_RING(r5_21##SUFFIX, FN, CONSTS, 5, 5, RQ_FP, 1)                                          \
   EFFK_RING(rx_11##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, 1, 1)                          \
-  static const ring_fn rings##SUFFIX[3][2][2] = {                                              \
-      {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}},                         \
-      {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}},                         \
-      {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}}};
+  EFFK_RING(rx_21##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, RQ_FP, 1)                      \
+  static const ring_fn rings##SUFFIX[3][3][2] = {                                              \
+      {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}, {r3_20##SUFFIX, r3_21##SUFFIX}}, \
+      {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}, {r5_20##SUFFIX, r5_21##SUFFIX}}, \
+      {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}, {rx_21##SUFFIX, rx_21##SUFFIX}}};
 EFFK_RINGS(_64, dw_ring_64, dw_consts_64)
 EFFK_RINGS(_32, dw_ring_32, dw_consts_32)
 
@@ -276,7 +326,8 @@ EFFK_T512 void effk_qs8_dwconv_channels_64c4__avx512vnni(
   const int32_t kh = p->kernel_h, kw = p->kernel_w, c = p->in_c;
   const size_t bb = block_bytes(kh, kw);
   // Over every channel, not just this range: the path taken must not depend on the tiling.
-  const int general = effk_rq_general(mult, shift, c);
+  const int fp = effk_rqf_usable(mult, shift, c, p->output_zero_point, p->act_min, p->act_max);
+  const int rq = fp ? RQ_FP : effk_rq_general(mult, shift, c);
   const int clamp = p->act_min != -128 || p->act_max != 127;
   const int shape = kh == 3 && kw == 3 ? 0 : kh == 5 && kw == 5 ? 1 : 2;
   const int32_t chunk64 = ring_chunk(p, 256), chunk32 = ring_chunk(p, 128);
@@ -289,14 +340,14 @@ EFFK_T512 void effk_qs8_dwconv_channels_64c4__avx512vnni(
     permuted_quant(p, mult, shift, cb, pm, ps);
     if (nc <= 32 && chunk32 > 0) {
       dw_consts_32 k;
-      dw_consts32_init(&k, p, blk, pm, ps, nc);
-      rings_32[shape][general][clamp](p, input, &k, output, cb, oy_begin, oy_end, chunk32, ring);
+      dw_consts32_init(&k, p, blk, pm, ps, nc, fp);
+      rings_32[shape][rq][clamp](p, input, &k, output, cb, oy_begin, oy_end, chunk32, ring);
       continue;
     }
     dw_consts_64 k;
-    dw_consts_init_64(&k, p, blk, pm, ps, nc);
+    dw_consts_init_64(&k, p, blk, pm, ps, nc, fp);
     if (chunk64 > 0)
-      rings_64[shape][general][clamp](p, input, &k, output, cb, oy_begin, oy_end, chunk64, ring);
+      rings_64[shape][rq][clamp](p, input, &k, output, cb, oy_begin, oy_end, chunk64, ring);
     else
       dw_direct(p, input, &k, output, cb, oy_begin, oy_end);
   }

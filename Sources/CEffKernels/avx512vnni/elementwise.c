@@ -82,9 +82,15 @@ EFFK_T512 void effk_qs8_add__avx512vnni(const effk_add_params *p, const int8_t *
     add_run(&k, a, b, out, n, 0);
 }
 
+// MUL's requantization modes (its GENERAL argument): the integer path, specialized (0) or
+// general (1), or fp32 with the exactness test (RQ_FP, common.h).
+#define RQ_FP 2
+
 typedef struct {
   __m512i off1, off2, ooff, lo8, hi8;
   effk_rq512 q;
+  float rqf[48];  // RQ_FP constants (every lane alike)
+  int rq;         // the mode
 } mul_consts;
 
 EFFK_INLINE512 void mul_consts_init(mul_consts *k, const effk_mul_params *p) {
@@ -94,12 +100,30 @@ EFFK_INLINE512 void mul_consts_init(mul_consts *k, const effk_mul_params *p) {
   k->lo8 = _mm512_set1_epi8((char)p->act_min);
   k->hi8 = _mm512_set1_epi8((char)p->act_max);
   k->q = effk_rq512_uniform(p->output_multiplier, p->output_shift);
+  k->rq = effk_rq_general(&p->output_multiplier, &p->output_shift, 1);
+  if (effk_rqf_usable(&p->output_multiplier, &p->output_shift, 1, p->output_offset, p->act_min,
+                      p->act_max)) {
+    int32_t m[16], sh[16];
+    for (int i = 0; i < 16; ++i) {
+      m[i] = p->output_multiplier;
+      sh[i] = p->output_shift;
+    }
+    effk_rqf512_prepare(m, sh, 16, p->output_offset, k->rqf);
+    k->rq = RQ_FP;
+  }
 }
 
 // The product (a + off1) * b16 where b16 holds (b + off2) in the low 16 bits of each lane and 0
 // above: both factors are within [-255, 255], so vpmaddwd's a_lo * b_lo + a_hi * 0 is exact.
+// RQ_FP results are not clamped (store64 clamps the bytes).
 EFFK_INLINE512 __m512i mul16(const mul_consts *k, __m512i a, __m512i b16, const int GENERAL) {
   const __m512i prod = _mm512_madd_epi16(_mm512_add_epi32(a, k->off1), b16);
+  if (GENERAL == RQ_FP) {
+    int failed;
+    const __m512i r = effk_rqf512_try(prod, k->rqf, &failed);
+    if (__builtin_expect(!failed, 1)) return r;
+    return _mm512_add_epi32(effk_rq512_apply_t(prod, &k->q, 0), k->ooff);
+  }
   return _mm512_add_epi32(effk_rq512_apply_t(prod, &k->q, GENERAL), k->ooff);
 }
 
@@ -123,7 +147,9 @@ EFFK_T512 void effk_qs8_mul__avx512vnni(const effk_mul_params *p, const int8_t *
                                         const int8_t *b, int8_t *out, size_t n) {
   mul_consts k;
   mul_consts_init(&k, p);
-  if (effk_rq_general(&p->output_multiplier, &p->output_shift, 1))
+  if (k.rq == RQ_FP)
+    mul_run(&k, a, b, out, n, RQ_FP);
+  else if (k.rq)
     mul_run(&k, a, b, out, n, 1);
   else
     mul_run(&k, a, b, out, n, 0);
@@ -157,10 +183,11 @@ EFFK_T512 void effk_qs8_mul_channel__avx512vnni(const effk_mul_params *p, const 
   mul_consts k;
   mul_consts_init(&k, p);
   if (pixel_end <= pixel_begin || c <= 0) return;
-  const int general = effk_rq_general(&p->output_multiplier, &p->output_shift, 1);
   if (c > MUL_CHANNEL_MAX) {
     for (int32_t px = pixel_begin; px < pixel_end; ++px) {
-      if (general)
+      if (k.rq == RQ_FP)
+        mul_run(&k, a + (size_t)px * c, channel, out + (size_t)px * c, (size_t)c, RQ_FP);
+      else if (k.rq)
         mul_run(&k, a + (size_t)px * c, channel, out + (size_t)px * c, (size_t)c, 1);
       else
         mul_run(&k, a + (size_t)px * c, channel, out + (size_t)px * c, (size_t)c, 0);
@@ -171,7 +198,9 @@ EFFK_T512 void effk_qs8_mul_channel__avx512vnni(const effk_mul_params *p, const 
   for (int32_t i = 0; i < c + 64; ++i)
     bx[i] = (int32_t)(uint16_t)(int16_t)(channel[i % c] + p->input2_offset);
   const size_t first = (size_t)pixel_begin * c, n = (size_t)(pixel_end - pixel_begin) * c;
-  if (general)
+  if (k.rq == RQ_FP)
+    mul_channel_run(&k, bx, c, a + first, out + first, n, RQ_FP);
+  else if (k.rq)
     mul_channel_run(&k, bx, c, a + first, out + first, n, 1);
   else
     mul_channel_run(&k, bx, c, a + first, out + first, n, 0);

@@ -83,11 +83,17 @@ static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t
   }
 }
 
+// Requantization modes of a tile: TFLite's integer path, specialized (RQ_INT) or general
+// (RQ_GENERAL), or fp32 with the exactness test (RQ_FP, common.h), which clamps after
+// narrowing to bytes.
+enum { RQ_INT = 0, RQ_GENERAL = 1, RQ_FP = 2 };
+
 // One MR x (16*NV) tile: rows a + i*kp (i < MR), all MR rows stored (out_stride apart).
-EFFK_INLINE512 void tile(const int NV, const int GENERAL, const int CLAMP, const uint8_t *a, size_t kp,
+// rqf: the RQ_FP constants of the tile's first channel group.
+EFFK_INLINE512 void tile(const int NV, const int RQ, const int CLAMP, const uint8_t *a, size_t kp,
                          const uint8_t *blk, const int32_t *mult, const int32_t *shift,
-                         int32_t nc, int8_t *out, size_t out_stride, __m512i zp, __m512i lo,
-                         __m512i hi) {
+                         const float *rqf, int32_t nc, int8_t *out, size_t out_stride, __m512i zp,
+                         __m512i lo, __m512i hi) {
   __m512i acc[MR][NVMAX];
   const int32_t *bias = (const int32_t *)blk;
 #pragma GCC unroll 4
@@ -110,20 +116,28 @@ EFFK_INLINE512 void tile(const int NV, const int GENERAL, const int CLAMP, const
     w += (size_t)NV * 64;
   }
   effk_rq512 q[NVMAX];
+  if (RQ != RQ_FP) {
 #pragma GCC unroll 4
-  for (int j = 0; j < NV; ++j)
-    q[j] = effk_rq512_load(mult + 16 * j, shift + 16 * j, effk_mask16(nc - 16 * j));
+    for (int j = 0; j < NV; ++j)
+      q[j] = effk_rq512_load(mult + 16 * j, shift + 16 * j, effk_mask16(nc - 16 * j));
+  }
+  // RQ_FP: the int32 result is not clamped; the bytes are, after the saturating narrowing.
+#define RQ_OUT(i, j)                                                                          \
+  (RQ == RQ_FP ? effk_rqf512_out(acc[i][j], rqf + 48 * (j), mult + 16 * (j), shift + 16 * (j), \
+                                 effk_mask16(nc - 16 * (j)), zp)                              \
+               : effk_rq512_out_t(acc[i][j], &q[j], zp, lo, hi, RQ, CLAMP))
+  const int byte_clamp = RQ == RQ_FP && CLAMP;
+  const __m512i lo8 = _mm512_set1_epi8((char)_mm_cvtsi128_si32(_mm512_castsi512_si128(lo)));
+  const __m512i hi8 = _mm512_set1_epi8((char)_mm_cvtsi128_si32(_mm512_castsi512_si128(hi)));
   if (NV == NVMAX && nc == 16 * NVMAX) {
     // Four vectors -> one 64-byte row: vpackssdw/vpacksswb (saturating: they clamp when
     // CLAMP == 0) interleave 128-bit lanes; vpermd puts them back in order.
     const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m512i v0 = effk_rq512_out_t(acc[i][0], &q[0], zp, lo, hi, GENERAL, CLAMP);
-      const __m512i v1 = effk_rq512_out_t(acc[i][1], &q[1], zp, lo, hi, GENERAL, CLAMP);
-      const __m512i v2 = effk_rq512_out_t(acc[i][2], &q[2], zp, lo, hi, GENERAL, CLAMP);
-      const __m512i v3 = effk_rq512_out_t(acc[i][3], &q[3], zp, lo, hi, GENERAL, CLAMP);
-      const __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(v0, v1), _mm512_packs_epi32(v2, v3));
+      const __m512i v0 = RQ_OUT(i, 0), v1 = RQ_OUT(i, 1), v2 = RQ_OUT(i, 2), v3 = RQ_OUT(i, 3);
+      __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(v0, v1), _mm512_packs_epi32(v2, v3));
+      if (byte_clamp) o = _mm512_min_epi8(_mm512_max_epi8(o, lo8), hi8);
       _mm512_storeu_si512(out + (size_t)i * out_stride, _mm512_permutexvar_epi32(perm, o));
     }
     return;
@@ -133,18 +147,22 @@ EFFK_INLINE512 void tile(const int NV, const int GENERAL, const int CLAMP, const
     const __mmask16 km = effk_mask16(nc - 16 * j);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m512i v = effk_rq512_out_t(acc[i][j], &q[j], zp, lo, hi, GENERAL, CLAMP);
-      _mm_mask_storeu_epi8(out + (size_t)i * out_stride + 16 * j, km, _mm512_cvtsepi32_epi8(v));
+      __m128i o = _mm512_cvtsepi32_epi8(RQ_OUT(i, j));
+      if (byte_clamp)
+        o = _mm_min_epi8(_mm_max_epi8(o, _mm512_castsi512_si128(lo8)), _mm512_castsi512_si128(hi8));
+      _mm_mask_storeu_epi8(out + (size_t)i * out_stride + 16 * j, km, o);
     }
   }
+#undef RQ_OUT
 }
 
 #define EFFK_TILE(NV, G, C)                                                                     \
   EFFK_T512 static void tile_##NV##_##G##C(const uint8_t *a, size_t kp, const uint8_t *blk,     \
                                            const int32_t *mult, const int32_t *shift,           \
-                                           int32_t nc, int8_t *out, size_t out_stride,          \
-                                           __m512i zp, __m512i lo, __m512i hi) {                \
-    tile(NV, G, C, a, kp, blk, mult, shift, nc, out, out_stride, zp, lo, hi);                   \
+                                           const float *rqf, int32_t nc, int8_t *out,           \
+                                           size_t out_stride, __m512i zp, __m512i lo,           \
+                                           __m512i hi) {                                        \
+    tile(NV, G, C, a, kp, blk, mult, shift, rqf, nc, out, out_stride, zp, lo, hi);              \
   }
 #define EFFK_TILES(G, C) \
   EFFK_TILE(1, G, C)     \
@@ -155,32 +173,49 @@ EFFK_TILES(0, 0)
 EFFK_TILES(0, 1)
 EFFK_TILES(1, 0)
 EFFK_TILES(1, 1)
+EFFK_TILES(2, 0)
+EFFK_TILES(2, 1)
 
 typedef void (*tile_fn)(const uint8_t *, size_t, const uint8_t *, const int32_t *,
-                        const int32_t *, int32_t, int8_t *, size_t, __m512i, __m512i, __m512i);
-// [general][clamp][nv]
-static const tile_fn tiles[2][2][NVMAX + 1] = {
+                        const int32_t *, const float *, int32_t, int8_t *, size_t, __m512i,
+                        __m512i, __m512i);
+// [requantization mode][clamp][nv]
+static const tile_fn tiles[3][2][NVMAX + 1] = {
     {{0, tile_1_00, tile_2_00, tile_3_00, tile_4_00}, {0, tile_1_01, tile_2_01, tile_3_01, tile_4_01}},
-    {{0, tile_1_10, tile_2_10, tile_3_10, tile_4_10}, {0, tile_1_11, tile_2_11, tile_3_11, tile_4_11}}};
+    {{0, tile_1_10, tile_2_10, tile_3_10, tile_4_10}, {0, tile_1_11, tile_2_11, tile_3_11, tile_4_11}},
+    {{0, tile_1_20, tile_2_20, tile_3_20, tile_4_20}, {0, tile_1_21, tile_2_21, tile_3_21, tile_4_21}}};
+
+// The requantization mode of a call, and for RQ_FP its constants for channels [c_begin, c_end)
+// in rqf (EFFK_RQF_MAXN channels' worth).
+EFFK_INLINE512 int rq_mode(const effk_conv2d_params *p, const int32_t *mult, const int32_t *shift,
+                           int32_t c_begin, int32_t c_end, float *rqf) {
+  const int32_t n = p->out_c;
+  if (effk_rqf_usable(mult, shift, n, p->output_zero_point, p->act_min, p->act_max)) {
+    effk_rqf512_prepare(mult + c_begin, shift + c_begin, c_end - c_begin, p->output_zero_point, rqf);
+    return RQ_FP;
+  }
+  return effk_rq_general(mult, shift, n) ? RQ_GENERAL : RQ_INT;
+}
 
 // Output channels [c_begin, c_end) (c_begin a multiple of 64) for the MR panel rows; m < MR
 // rows go through a scratch tile.
 EFFK_T512 static void gemm_panel(const uint8_t *a, size_t kp, const uint8_t *packed, int32_t n,
                                  int32_t c_begin, int32_t c_end,
-                                 const int32_t *mult, const int32_t *shift, int8_t *out,
-                                 int32_t m, int general, int clamp, __m512i zp, __m512i lo,
+                                 const int32_t *mult, const int32_t *shift, const float *rqf,
+                                 int8_t *out, int32_t m, int rq, int clamp, __m512i zp, __m512i lo,
                                  __m512i hi) {
   // Every block before c_begin is full (NV vectors).
   const uint8_t *blk = packed + (size_t)(c_begin / (16 * NVMAX)) * (size_t)NVMAX * 64 * (1 + kp / 4);
-  const tile_fn *tf = tiles[general ? 1 : 0][clamp ? 1 : 0];
+  const tile_fn *tf = tiles[rq][clamp ? 1 : 0];
   int8_t scratch[MR * 64];
   for (int32_t nb = c_begin; nb < c_end; nb += 16 * NVMAX) {
     const int32_t nc = n - nb < 16 * NVMAX ? n - nb : 16 * NVMAX;
     const int nv = (nc + 15) / 16;
+    const float *rqf_nb = rqf + (size_t)(nb - c_begin) / 16 * 48;
     if (m == MR) {
-      tf[nv](a, kp, blk, mult + nb, shift + nb, nc, out + nb, (size_t)n, zp, lo, hi);
+      tf[nv](a, kp, blk, mult + nb, shift + nb, rqf_nb, nc, out + nb, (size_t)n, zp, lo, hi);
     } else {
-      tf[nv](a, kp, blk, mult + nb, shift + nb, nc, scratch, 64, zp, lo, hi);
+      tf[nv](a, kp, blk, mult + nb, shift + nb, rqf_nb, nc, scratch, 64, zp, lo, hi);
       for (int32_t i = 0; i < m; ++i) memcpy(out + (size_t)i * n + nb, scratch + 64 * i, (size_t)nc);
     }
     blk += (size_t)nv * 64 * (1 + kp / 4);
@@ -229,7 +264,8 @@ EFFK_T512 void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_pa
   const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
   const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
   const __m512i flip = _mm512_set1_epi8((char)0x80);
-  const int general = effk_rq_general(mult, shift, n);
+  float rqf[EFFK_RQF_MAXN / 16 * 48];
+  const int rq = rq_mode(p, mult, shift, c_begin, c_end, rqf);
   const int clamp = p->act_min != -128 || p->act_max != 127;
   for (int32_t px = pixel_begin; px < pixel_end; px += MR) {
     const int32_t m = pixel_end - px < MR ? pixel_end - px : MR;
@@ -243,8 +279,8 @@ EFFK_T512 void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_pa
         _mm512_storeu_si512(dst + q, _mm512_xor_si512(_mm512_maskz_loadu_epi8(effk_mask64(k - q), src + q), flip));
     }
     if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
-    gemm_panel(panel, kp, (const uint8_t *)packed, n, c_begin, c_end, mult, shift, output + (size_t)px * n, m,
-               general, clamp, zp, lo, hi);
+    gemm_panel(panel, kp, (const uint8_t *)packed, n, c_begin, c_end, mult, shift, rqf,
+               output + (size_t)px * n, m, rq, clamp, zp, lo, hi);
   }
 }
 
@@ -305,15 +341,16 @@ EFFK_T512 void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params 
   _Alignas(64) uint8_t panel[MR * EFFK512_KMAX + 64];  // + room for copy_flip's overrun
   const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
   const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
-  const int general = effk_rq_general(mult, shift, n);
+  float rqf[EFFK_RQF_MAXN / 16 * 48];
+  const int rq = rq_mode(p, mult, shift, 0, n, rqf);
   const int clamp = p->act_min != -128 || p->act_max != 127;
   const int32_t pix_begin = oy_begin * p->out_w, pix_end = oy_end * p->out_w;
   for (int32_t px = pix_begin; px < pix_end; px += MR) {
     const int32_t m = pix_end - px < MR ? pix_end - px : MR;
     im2col_rows(p, input, panel, kp, px, m);
     if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
-    gemm_panel(panel, kp, (const uint8_t *)packed, n, 0, n, mult, shift, output + (size_t)px * n, m,
-               general, clamp, zp, lo, hi);
+    gemm_panel(panel, kp, (const uint8_t *)packed, n, 0, n, mult, shift, rqf,
+               output + (size_t)px * n, m, rq, clamp, zp, lo, hi);
   }
 }
 
