@@ -164,7 +164,26 @@ EFFK_T512 void effk_qs8_mul__avx512vnni(const effk_mul_params *p, const int8_t *
 EFFK_INLINE512 void mul_channel_run(const mul_consts *k, const int32_t *bx, int32_t c,
                                     const int8_t *a, int8_t *out, size_t n, const int GENERAL) {
   int32_t base = 0;
-  for (size_t i = 0; i < n; i += 64) {
+  size_t i = 0;
+  if (GENERAL == RQ_FP) {  // whole steps: plain loads and stores, one test for four vectors
+    for (; i + 64 <= n; i += 64) {
+      __m512i prod[4], r[4];
+      int failed = 0;
+      for (int j = 0; j < 4; ++j) {
+        const __m512i x = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(a + i + 16 * j)));
+        prod[j] = _mm512_madd_epi16(_mm512_add_epi32(x, k->off1), _mm512_loadu_si512(bx + base + 16 * j));
+        int f;
+        r[j] = effk_rqf512_try(prod[j], k->rqf, &f);
+        failed |= f;
+      }
+      if (__builtin_expect(failed, 0))
+        for (int j = 0; j < 4; ++j) r[j] = _mm512_add_epi32(effk_rq512_apply_t(prod[j], &k->q, 0), k->ooff);
+      _mm512_storeu_si512(out + i, narrow64(r[0], r[1], r[2], r[3], k->lo8, k->hi8));
+      base += 64;
+      while (base >= c) base -= c;
+    }
+  }
+  for (; i < n; i += 64) {
     const size_t left = n - i;
     __m512i r[4];
     for (int j = 0; j < 4; ++j) {
