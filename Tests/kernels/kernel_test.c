@@ -901,6 +901,45 @@ static void test_add(const effk_isa_kernels *k) {
       free(ref);
       free(out);
     }
+  // Every pair of inputs (65536) under scales in simple ratios, which put many sums exactly on
+  // the output's rounding ties, in ratios just off them, and random ones; the last also with
+  // output scales small and large against the inputs'.
+  {
+    const size_t n = 65536;
+    int8_t *a = (int8_t *)xmalloc(n), *b = (int8_t *)xmalloc(n);
+    int8_t *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
+    for (size_t i = 0; i < n; ++i) {
+      a[i] = (int8_t)(i & 255);
+      b[i] = (int8_t)(i >> 8);
+    }
+    static const float ratios[][3] = {{0.05f, 0.07f, 0.08f}, {0.05f, 0.05f, 0.1f},  {0.02f, 0.04f, 0.04f},
+                                      {0.1f, 0.1f, 0.1f},    {0.05f, 0.07f, 0.080001f}, {0.03f, 0.09f, 0.0125f},
+                                      {0.5f, 0.25f, 0.003f}, {0.01f, 0.02f, 0.5f}};
+    const int nsets = (int)(sizeof ratios / sizeof ratios[0]) + (g_quick ? 8 : 24);
+    for (int set = 0; set < nsets; ++set) {
+      const int fixed = set < (int)(sizeof ratios / sizeof ratios[0]);
+      const float s1 = fixed ? ratios[set][0] : rnd_scale(), s2 = fixed ? ratios[set][1] : rnd_scale();
+      const float so = fixed ? ratios[set][2] : rnd_scale() * (set % 3 == 0 ? 4.0f : set % 3 == 1 ? 0.25f : 1.0f);
+      const int32_t zo = rnd_zp();
+      int32_t amin, amax;
+      gen_act(zo, &amin, &amax);
+      effk_add_params ap;
+      effk_qs8_add_params_init(&ap, s1, rnd_zp(), s2, rnd_zp(), so, zo, amin, amax);
+      effk_qs8_add__scalar(&ap, a, b, ref, n);
+      memset(out, SENTINEL, n);
+      k->add(&ap, a, b, out, n);
+      ++r.cases;
+      const long d = first_diff(ref, out, n);
+      if (d >= 0)
+        tr_fail(&r, "all pairs, scales %g %g -> %g zp %d/%d/%d act [%d,%d]: a %d b %d got %d want %d",
+                (double)s1, (double)s2, (double)so, ap.input1_offset, ap.input2_offset, ap.output_offset,
+                ap.act_min, ap.act_max, a[d], b[d], out[d], ref[d]);
+    }
+    free(a);
+    free(b);
+    free(ref);
+    free(out);
+  }
   tr_end(&r);
 }
 

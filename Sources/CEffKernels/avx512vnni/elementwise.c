@@ -1,6 +1,8 @@
 // add, mul, mul_channel, lookup, mean_hw with AVX-512 (16 int32 lanes; byte tails masked).
 // Same integer arithmetic as scalar/elementwise.c, mean.c and lut.c, lane by lane.
 #if defined(__x86_64__)
+#include <math.h>
+
 #include "common.h"
 
 // ADD, MUL and MUL by a channel vector go 64 elements a step: four 16-lane int32 computations,
@@ -35,18 +37,68 @@ EFFK_INLINE512 __m512i load16(const int8_t *p, size_t left) {
   return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(effk_mask16((int32_t)left), p));
 }
 
+// ADD and MUL's requantization modes (their GENERAL argument): the integer path, specialized
+// (0) or general (1), or fp32 with an exactness test (RQ_FP).
+#define RQ_FP 2
+
+// ADD in fp32. The reference computes f1 = RQ((a - zp1) << 20), f2 likewise (TFLite's
+// MultiplyByQuantizedMultiplier, common.h), then out = RQ_out(f1 + f2) + zp_out. Each fi is
+// within 3/4 of yi = (ai - zpi) * 2^20 * m_i / 2^(31+e_i) (its two roundings), and the output's
+// rounding is floor(So * (f1 + f2) + zp_out + 1/2 +- 2^-(eo+1)) (sign of f1 + f2; common.h),
+// So = mo / 2^(31+eo). So fp32 computes w = a * S1 + (b * S2 + O) ~ So * (y1 + y2) (Si the
+// input's scale into output units, O the zero points' share) and u = w + zp_out + 1/2 +-
+// 2^-(eo+1) - eps, the sign taken from w. With the terms bounded by B = 256 (S1 + S2) <= 1024
+// and So <= 2^-12, |u - (exact argument - eps)| <= 6 B 2^-24 + 1.5 So + 1.6e-5 < 7.6e-4 < eps =
+// 2^-10, so floor(u) == floor(u + 2 eps) is the reference's value; other lanes are redone by the
+// integer path. Where w has the wrong sign, |So (f1 + f2)| < 7.6e-4 and either sign gives zp_out
+// (eo >= 1 keeps the offset within 1/4). The test fails about one lane in 500.
+#define ADD_FP_EPS (1.0f / 1024.0f)
+
 typedef struct {
   __m512i off1, off2, ooff, lo8, hi8;
   __m128i lshift;
   effk_rq512 q1, q2, qo;
+  __m512 s1, s2, o, cpos, cneg;  // RQ_FP constants
 } add_consts;
 
+// Whether ADD may take RQ_FP, and its constants.
+EFFK_T512 static int add_fp_init(add_consts *k, const effk_add_params *p) {
+  const int32_t m1 = p->input1_multiplier, m2 = p->input2_multiplier, mo = p->output_multiplier;
+  const int32_t e1 = -p->input1_shift, e2 = -p->input2_shift, eo = -p->output_shift;
+  if (m1 < 0 || m2 < 0 || mo < 0 || e1 < 0 || e2 < 0 || e1 > 60 || e2 > 60 || eo < 1 || eo > 60 ||
+      p->left_shift < 0 || p->left_shift > 22 || p->input1_offset < -128 || p->input1_offset > 128 ||
+      p->input2_offset < -128 || p->input2_offset > 128 || p->output_offset < -128 ||
+      p->output_offset > 127 || p->act_min < -128 || p->act_max > 127 || p->act_min > p->act_max)
+    return 0;
+  const double so = ldexp((double)mo, -31 - eo);
+  const double s1 = so * ldexp((double)m1, p->left_shift - 31 - e1);
+  const double s2 = so * ldexp((double)m2, p->left_shift - 31 - e2);
+  if (so > 1.0 / 4096 || 256.0 * (s1 + s2) > 1024.0) return 0;
+  const double d = ldexp(1.0, -eo - 1), base = p->output_offset + 0.5 - ADD_FP_EPS;
+  k->s1 = _mm512_set1_ps((float)s1);
+  k->s2 = _mm512_set1_ps((float)s2);
+  k->o = _mm512_set1_ps((float)(p->input1_offset * s1 + p->input2_offset * s2));
+  k->cpos = _mm512_set1_ps((float)(base + d));
+  k->cneg = _mm512_set1_ps((float)(base - d));
+  return 1;
+}
+
 EFFK_INLINE512 __m512i add16(const add_consts *k, __m512i a, __m512i b, const int GENERAL) {
+  if (GENERAL == RQ_FP) {
+    const __m512 af = _mm512_cvt_roundepi32_ps(a, EFFK_RN), bf = _mm512_cvt_roundepi32_ps(b, EFFK_RN);
+    const __m512 w = _mm512_fmadd_round_ps(af, k->s1, _mm512_fmadd_round_ps(bf, k->s2, k->o, EFFK_RN), EFFK_RN);
+    const __m512 c = _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(w)), k->cpos, k->cneg);
+    const __m512 u = _mm512_add_round_ps(w, c, EFFK_RN);
+    const __m512i r = _mm512_cvt_roundps_epi32(u, EFFK_RD);
+    const __m512i r2 = _mm512_cvt_roundps_epi32(_mm512_add_round_ps(u, _mm512_set1_ps(2 * ADD_FP_EPS), EFFK_RN), EFFK_RD);
+    if (__builtin_expect(_mm512_cmpneq_epi32_mask(r, r2) == 0, 1)) return r;
+  }
+  const int G = GENERAL == RQ_FP ? 0 : GENERAL;
   const __m512i x1 = _mm512_sll_epi32(_mm512_add_epi32(a, k->off1), k->lshift);
   const __m512i x2 = _mm512_sll_epi32(_mm512_add_epi32(b, k->off2), k->lshift);
-  const __m512i s = _mm512_add_epi32(effk_rq512_apply_t(x1, &k->q1, GENERAL),
-                                     effk_rq512_apply_t(x2, &k->q2, GENERAL));
-  return _mm512_add_epi32(effk_rq512_apply_t(s, &k->qo, GENERAL), k->ooff);
+  const __m512i s = _mm512_add_epi32(effk_rq512_apply_t(x1, &k->q1, G),
+                                     effk_rq512_apply_t(x2, &k->q2, G));
+  return _mm512_add_epi32(effk_rq512_apply_t(s, &k->qo, G), k->ooff);
 }
 
 EFFK_INLINE512 void add_run(const add_consts *k, const int8_t *a, const int8_t *b, int8_t *out,
@@ -76,15 +128,13 @@ EFFK_T512 void effk_qs8_add__avx512vnni(const effk_add_params *p, const int8_t *
   k.qo = effk_rq512_uniform(p->output_multiplier, p->output_shift);
   const int32_t m[3] = {p->input1_multiplier, p->input2_multiplier, p->output_multiplier};
   const int32_t sh[3] = {p->input1_shift, p->input2_shift, p->output_shift};
-  if (effk_rq_general(m, sh, 3))
+  if (add_fp_init(&k, p))  // implies no positive shift and no INT32_MIN multiplier
+    add_run(&k, a, b, out, n, RQ_FP);
+  else if (effk_rq_general(m, sh, 3))
     add_run(&k, a, b, out, n, 1);
   else
     add_run(&k, a, b, out, n, 0);
 }
-
-// MUL's requantization modes (its GENERAL argument): the integer path, specialized (0) or
-// general (1), or fp32 with the exactness test (RQ_FP, common.h).
-#define RQ_FP 2
 
 typedef struct {
   __m512i off1, off2, ooff, lo8, hi8;
@@ -164,7 +214,26 @@ EFFK_T512 void effk_qs8_mul__avx512vnni(const effk_mul_params *p, const int8_t *
 EFFK_INLINE512 void mul_channel_run(const mul_consts *k, const int32_t *bx, int32_t c,
                                     const int8_t *a, int8_t *out, size_t n, const int GENERAL) {
   int32_t base = 0;
-  for (size_t i = 0; i < n; i += 64) {
+  size_t i = 0;
+  if (GENERAL == RQ_FP) {  // whole steps: plain loads and stores, one test for four vectors
+    for (; i + 64 <= n; i += 64) {
+      __m512i prod[4], r[4];
+      int failed = 0;
+      for (int j = 0; j < 4; ++j) {
+        const __m512i x = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(a + i + 16 * j)));
+        prod[j] = _mm512_madd_epi16(_mm512_add_epi32(x, k->off1), _mm512_loadu_si512(bx + base + 16 * j));
+        int f;
+        r[j] = effk_rqf512_try(prod[j], k->rqf, &f);
+        failed |= f;
+      }
+      if (__builtin_expect(failed, 0))
+        for (int j = 0; j < 4; ++j) r[j] = _mm512_add_epi32(effk_rq512_apply_t(prod[j], &k->q, 0), k->ooff);
+      _mm512_storeu_si512(out + i, narrow64(r[0], r[1], r[2], r[3], k->lo8, k->hi8));
+      base += 64;
+      while (base >= c) base -= c;
+    }
+  }
+  for (; i < n; i += 64) {
     const size_t left = n - i;
     __m512i r[4];
     for (int j = 0; j < 4; ++j) {

@@ -315,6 +315,44 @@ EFFK_INLINE512 void copy_flip(uint8_t *dst, const int8_t *src, int32_t n, __m512
 #define IM2COL_PIXEL_END(d, row) ((void)(d), (void)(row))  // bytes up to kp meet zero weights
 #include "../im2col_rows.h"
 
+// Three-row filters whose taps fit 32 bytes (3 * kw * ic <= 32 and kp <= 32: the RGB stem,
+// 3x3x3): a pixel whose taps all lie inside the image takes three 32-byte loads (each filter
+// row's kw * ic bytes moved to its place by loading that much earlier), two byte blends and one
+// 32-byte store; the overlapping short copies of im2col_rows cost about three times as much.
+// The store runs up to 32 - kp bytes into the next panel row, which is written after it (the
+// last row has the panel's slack). Other pixels go through im2col_rows.
+static int small3_fits(const effk_conv2d_params *p, size_t kp) {
+  return p->kernel_h == 3 && p->dilation_h == 1 && p->dilation_w == 1 &&
+         3 * p->kernel_w * p->in_c <= 32 && kp <= 32;
+}
+
+EFFK_INLINE512 void im2col_rows_small3(const effk_conv2d_params *p, const int8_t *input,
+                                       uint8_t *panel, size_t kp, int32_t px, int32_t m) {
+  const int32_t kw = p->kernel_w, ic = p->in_c, out_w = p->out_w, in_h = p->in_h, in_w = p->in_w;
+  const size_t w = (size_t)kw * ic, rs = (size_t)in_w * ic;
+  const int8_t *in_end = input + (size_t)in_h * rs;
+  const __mmask32 m1 = (__mmask32)(((1u << w) - 1) << w), m2 = (__mmask32)(((1u << w) - 1) << (2 * w));
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  int32_t oy = px / out_w, ox = px % out_w;
+  for (int32_t i = 0; i < m; ++i, ++ox) {
+    if (ox == out_w) {
+      ox = 0;
+      ++oy;
+    }
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int8_t *s0 = input + (size_t)iy0 * rs + (size_t)ix0 * ic;
+    if (iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0 && ix0 + kw <= in_w && s0 + 2 * rs - 2 * w + 32 <= in_end) {
+      const __m256i a = _mm256_loadu_si256((const __m256i *)s0);
+      const __m256i b = _mm256_loadu_si256((const __m256i *)(s0 + rs - w));
+      const __m256i c = _mm256_loadu_si256((const __m256i *)(s0 + 2 * rs - 2 * w));
+      const __m256i v = _mm256_mask_blend_epi8(m2, _mm256_mask_blend_epi8(m1, a, b), c);
+      _mm256_storeu_si256((__m256i *)(panel + (size_t)i * kp), _mm256_xor_si256(v, flip));
+    } else {
+      im2col_rows(p, input, panel + (size_t)i * kp, kp, px + i, 1);
+    }
+  }
+}
+
 size_t effk_qs8_conv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c) {
   return packed_size_k(kh * kw * in_c, out_c);
 }
@@ -345,9 +383,13 @@ EFFK_T512 void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params 
   const int rq = rq_mode(p, mult, shift, 0, n, rqf);
   const int clamp = p->act_min != -128 || p->act_max != 127;
   const int32_t pix_begin = oy_begin * p->out_w, pix_end = oy_end * p->out_w;
+  const int small3 = small3_fits(p, kp);
   for (int32_t px = pix_begin; px < pix_end; px += MR) {
     const int32_t m = pix_end - px < MR ? pix_end - px : MR;
-    im2col_rows(p, input, panel, kp, px, m);
+    if (small3)
+      im2col_rows_small3(p, input, panel, kp, px, m);
+    else
+      im2col_rows(p, input, panel, kp, px, m);
     if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
     gemm_panel(panel, kp, (const uint8_t *)packed, n, 0, n, mult, shift, rqf,
                output + (size_t)px * n, m, rq, clamp, zp, lo, hi);
