@@ -169,9 +169,9 @@ EFFK_INLINE512 void mul_consts_init(mul_consts *k, const effk_mul_params *p) {
 EFFK_INLINE512 __m512i mul16(const mul_consts *k, __m512i a, __m512i b16, const int GENERAL) {
   const __m512i prod = _mm512_madd_epi16(_mm512_add_epi32(a, k->off1), b16);
   if (GENERAL == RQ_FP) {
-    int failed;
+    __mmask16 failed;
     const __m512i r = effk_rqf512_try(prod, k->rqf, &failed);
-    if (__builtin_expect(!failed, 1)) return r;
+    if (__builtin_expect(failed == 0, 1)) return r;
     return _mm512_add_epi32(effk_rq512_apply_t(prod, &k->q, 0), k->ooff);
   }
   return _mm512_add_epi32(effk_rq512_apply_t(prod, &k->q, GENERAL), k->ooff);
@@ -218,11 +218,11 @@ EFFK_INLINE512 void mul_channel_run(const mul_consts *k, const int32_t *bx, int3
   if (GENERAL == RQ_FP) {  // whole steps: plain loads and stores, one test for four vectors
     for (; i + 64 <= n; i += 64) {
       __m512i prod[4], r[4];
-      int failed = 0;
+      __mmask16 failed = 0;
       for (int j = 0; j < 4; ++j) {
         const __m512i x = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(a + i + 16 * j)));
         prod[j] = _mm512_madd_epi16(_mm512_add_epi32(x, k->off1), _mm512_loadu_si512(bx + base + 16 * j));
-        int f;
+        __mmask16 f;
         r[j] = effk_rqf512_try(prod[j], k->rqf, &f);
         failed |= f;
       }

@@ -150,7 +150,22 @@ EFFK_INLINE512 void tile(const int NV, const int HALF, const int RQ, const int C
     const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m512i v0 = RQ_OUT(i, 0), v1 = RQ_OUT(i, 1), v2 = RQ_OUT(i, 2), v3 = RQ_OUT(i, 3);
+      __m512i v0, v1, v2, v3;
+      if (RQ == RQ_FP) {  // one test for the row's four vectors
+        __mmask16 f0, f1, f2, f3;
+        v0 = effk_rqf512_try(acc[i][0], rqf, &f0);
+        v1 = effk_rqf512_try(acc[i][1], rqf + 48, &f1);
+        v2 = effk_rqf512_try(acc[i][2], rqf + 96, &f2);
+        v3 = effk_rqf512_try(acc[i][3], rqf + 144, &f3);
+        if (__builtin_expect((f0 | f1 | f2 | f3) != 0, 0)) {
+          v0 = RQ_OUT(i, 0);
+          v1 = RQ_OUT(i, 1);
+          v2 = RQ_OUT(i, 2);
+          v3 = RQ_OUT(i, 3);
+        }
+      } else {
+        v0 = RQ_OUT(i, 0), v1 = RQ_OUT(i, 1), v2 = RQ_OUT(i, 2), v3 = RQ_OUT(i, 3);
+      }
       __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(v0, v1), _mm512_packs_epi32(v2, v3));
       if (byte_clamp) o = _mm512_min_epi8(_mm512_max_epi8(o, lo8), hi8);
       _mm512_storeu_si512(out + (size_t)i * out_stride, _mm512_permutexvar_epi32(perm, o));
