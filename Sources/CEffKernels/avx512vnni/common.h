@@ -109,8 +109,8 @@ static inline __mmask64 effk_mask64(int32_t n) {
 // one rounding each (explicit round-to-nearest, whatever MXCSR says). Where |v + a| < 256 (every
 // unsaturated output; |a| <= 129), the error of t against v + a - eps is below
 // 2^-24 * (2|v| + |t|) + 2^-17 < 7e-5 (x, s and the fma rounded once each, a once when
-// prepared), and fl(t + 2 eps) errs by at most 1.6e-5 more, so t < v + a <= fl(t + 2 eps): when
-// floor(t) == floor(t + 2 eps), that is floor(v + a). A lane that close to an integer fails the
+// prepared), so t < v + a <= t + 2 eps: when floor(t) == floor(t + 2 eps) (tested exactly, as
+// t - floor(t) < 1 - 2 eps), that is floor(v + a). A lane that close to an integer fails the
 // test and the whole vector is redone by the exact integer path (on random accumulators about
 // 1 vector in 150). Where |v + a| >= 256, t has the same sign and |t| > 255 (relative error
 // < 2^-22), so both saturate alike; e >= 1 keeps |v| < 2^30 and the conversion in range.
@@ -161,23 +161,24 @@ EFFK_INLINE512 void effk_rqf512_prepare(const int32_t *mult, const int32_t *shif
 }
 
 // floor(t) for one group of 16 channels (tab: its constants), that is effk_rq512_apply(x) + zp,
-// not clamped, in every lane unless *failed (then the caller takes the exact path).
-EFFK_INLINE512 __m512i effk_rqf512_try(__m512i x, const float *tab, int *failed) {
+// not clamped, in every lane outside *failed (lanes for the exact path). Callers test the
+// masks of several vectors at once.
+EFFK_INLINE512 __m512i effk_rqf512_try(__m512i x, const float *tab, __mmask16 *failed) {
   const __m512 a = _mm512_mask_blend_ps(_mm512_movepi32_mask(x), _mm512_loadu_ps(tab + 16),
                                         _mm512_loadu_ps(tab + 32));
   const __m512 t = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(x, EFFK_RN), _mm512_loadu_ps(tab), a, EFFK_RN);
-  const __m512i r = _mm512_cvt_roundps_epi32(t, EFFK_RD);
-  const __m512 t2 = _mm512_add_round_ps(t, _mm512_set1_ps(2 * EFFK_RQF_EPS), EFFK_RN);
-  *failed = _mm512_cmpneq_epi32_mask(r, _mm512_cvt_roundps_epi32(t2, EFFK_RD)) != 0;
-  return r;
+  // floor(t + 2 eps) == floor(t) exactly when t - floor(t) < 1 - 2 eps (vreduceps: exact).
+  *failed = _mm512_cmp_ps_mask(_mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
+                               _mm512_set1_ps(1.0f - 2 * EFFK_RQF_EPS), _CMP_GE_OQ);
+  return _mm512_cvt_roundps_epi32(t, EFFK_RD);
 }
 
 // The same with the exact path folded in: mult/shift/k the group's integer parameters.
 EFFK_INLINE512 __m512i effk_rqf512_out(__m512i x, const float *tab, const int32_t *mult,
                                        const int32_t *shift, __mmask16 k, __m512i zp) {
-  int failed;
+  __mmask16 failed;
   const __m512i r = effk_rqf512_try(x, tab, &failed);
-  if (__builtin_expect(!failed, 1)) return r;
+  if (__builtin_expect(failed == 0, 1)) return r;
   const effk_rq512 q = effk_rq512_load(mult, shift, k);
   return _mm512_add_epi32(effk_rq512_apply_t(x, &q, 0), zp);
 }

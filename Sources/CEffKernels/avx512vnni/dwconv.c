@@ -119,9 +119,9 @@ EFFK_INLINE512 void dw_store_64(const dw_consts_64 *k, const __m512i acc[4], int
                              const int GENERAL, const int CLAMP) {
   __m512i r[4];
   if (GENERAL == RQ_FP) {
-    int failed[4];
+    __mmask16 failed[4];
     for (int j = 0; j < 4; ++j) r[j] = effk_rqf512_try(acc[j], k->rqf + 48 * j, &failed[j]);
-    if (__builtin_expect(failed[0] | failed[1] | failed[2] | failed[3], 0))
+    if (__builtin_expect((failed[0] | failed[1] | failed[2] | failed[3]) != 0, 0))
       for (int j = 0; j < 4; ++j)
         if (failed[j]) r[j] = effk_rq512_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, 0, 0);
   } else {
@@ -241,7 +241,7 @@ EFFK_INLINE512 void dw_store_32(const dw_consts_32 *k, const __m256i acc[4], int
   __m256i r[4];
   if (GENERAL == RQ_FP) {
     for (int h = 0; h < 2; ++h) {
-      int failed;
+      __mmask16 failed;
       const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(acc[2 * h]), acc[2 * h + 1], 1);
       const __m512i v = effk_rqf512_try(x, k->rqf + 48 * h, &failed);
       if (__builtin_expect(failed, 0)) {

@@ -48,9 +48,9 @@ EFFK_INLINE512 __m512i load16(const int8_t *p, size_t left) {
 // So = mo / 2^(31+eo). So fp32 computes w = a * S1 + (b * S2 + O) ~ So * (y1 + y2) (Si the
 // input's scale into output units, O the zero points' share) and u = w + zp_out + 1/2 +-
 // 2^-(eo+1) - eps, the sign taken from w. With the terms bounded by B = 256 (S1 + S2) <= 1024
-// and So <= 2^-12, |u - (exact argument - eps)| <= 6 B 2^-24 + 1.5 So + 1.6e-5 < 7.6e-4 < eps =
-// 2^-10, so floor(u) == floor(u + 2 eps) is the reference's value; other lanes are redone by the
-// integer path. Where w has the wrong sign, |So (f1 + f2)| < 7.6e-4 and either sign gives zp_out
+// and So <= 2^-12, |u - (exact argument - eps)| <= 6 B 2^-24 + 1.5 So + 8e-6 < 7.6e-4 < eps =
+// 2^-10, so where u - floor(u) < 1 - 2 eps, floor(u) is the reference's value; other lanes are
+// redone by the integer path. Where w has the wrong sign, |So (f1 + f2)| < 7.6e-4 and either sign gives zp_out
 // (eo >= 1 keeps the offset within 1/4). The test fails about one lane in 500.
 #define ADD_FP_EPS (1.0f / 1024.0f)
 
@@ -89,9 +89,9 @@ EFFK_INLINE512 __m512i add16(const add_consts *k, __m512i a, __m512i b, const in
     const __m512 w = _mm512_fmadd_round_ps(af, k->s1, _mm512_fmadd_round_ps(bf, k->s2, k->o, EFFK_RN), EFFK_RN);
     const __m512 c = _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(w)), k->cpos, k->cneg);
     const __m512 u = _mm512_add_round_ps(w, c, EFFK_RN);
-    const __m512i r = _mm512_cvt_roundps_epi32(u, EFFK_RD);
-    const __m512i r2 = _mm512_cvt_roundps_epi32(_mm512_add_round_ps(u, _mm512_set1_ps(2 * ADD_FP_EPS), EFFK_RN), EFFK_RD);
-    if (__builtin_expect(_mm512_cmpneq_epi32_mask(r, r2) == 0, 1)) return r;
+    const __m512 frac = _mm512_reduce_ps(u, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // exact
+    if (__builtin_expect(_mm512_cmp_ps_mask(frac, _mm512_set1_ps(1.0f - 2 * ADD_FP_EPS), _CMP_GE_OQ) == 0, 1))
+      return _mm512_cvt_roundps_epi32(u, EFFK_RD);
   }
   const int G = GENERAL == RQ_FP ? 0 : GENERAL;
   const __m512i x1 = _mm512_sll_epi32(_mm512_add_epi32(a, k->off1), k->lshift);
@@ -169,9 +169,9 @@ EFFK_INLINE512 void mul_consts_init(mul_consts *k, const effk_mul_params *p) {
 EFFK_INLINE512 __m512i mul16(const mul_consts *k, __m512i a, __m512i b16, const int GENERAL) {
   const __m512i prod = _mm512_madd_epi16(_mm512_add_epi32(a, k->off1), b16);
   if (GENERAL == RQ_FP) {
-    int failed;
+    __mmask16 failed;
     const __m512i r = effk_rqf512_try(prod, k->rqf, &failed);
-    if (__builtin_expect(!failed, 1)) return r;
+    if (__builtin_expect(failed == 0, 1)) return r;
     return _mm512_add_epi32(effk_rq512_apply_t(prod, &k->q, 0), k->ooff);
   }
   return _mm512_add_epi32(effk_rq512_apply_t(prod, &k->q, GENERAL), k->ooff);
@@ -218,11 +218,11 @@ EFFK_INLINE512 void mul_channel_run(const mul_consts *k, const int32_t *bx, int3
   if (GENERAL == RQ_FP) {  // whole steps: plain loads and stores, one test for four vectors
     for (; i + 64 <= n; i += 64) {
       __m512i prod[4], r[4];
-      int failed = 0;
+      __mmask16 failed = 0;
       for (int j = 0; j < 4; ++j) {
         const __m512i x = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(a + i + 16 * j)));
         prod[j] = _mm512_madd_epi16(_mm512_add_epi32(x, k->off1), _mm512_loadu_si512(bx + base + 16 * j));
-        int f;
+        __mmask16 f;
         r[j] = effk_rqf512_try(prod[j], k->rqf, &f);
         failed |= f;
       }

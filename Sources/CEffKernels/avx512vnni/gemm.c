@@ -89,18 +89,26 @@ static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t
 enum { RQ_INT = 0, RQ_GENERAL = 1, RQ_FP = 2 };
 
 // One MR x (16*NV) tile: rows a + i*kp (i < MR), all MR rows stored (out_stride apart).
-// rqf: the RQ_FP constants of the tile's first channel group.
-EFFK_INLINE512 void tile(const int NV, const int RQ, const int CLAMP, const uint8_t *a, size_t kp,
-                         const uint8_t *blk, const int32_t *mult, const int32_t *shift,
-                         const float *rqf, int32_t nc, int8_t *out, size_t out_stride, __m512i zp,
-                         __m512i lo, __m512i hi) {
+// rqf: the RQ_FP constants of the tile's first channel group. HALF: the last vector holds at
+// most 8 channels (N = 24, 40, ...) and accumulates on ymm, half a zmm vpdpbusd.
+EFFK_INLINE512 void tile(const int NV, const int HALF, const int RQ, const int CLAMP,
+                         const uint8_t *a, size_t kp, const uint8_t *blk, const int32_t *mult,
+                         const int32_t *shift, const float *rqf, int32_t nc, int8_t *out,
+                         size_t out_stride, __m512i zp, __m512i lo, __m512i hi) {
+  const int NF = HALF ? NV - 1 : NV;  // full (zmm) vectors
   __m512i acc[MR][NVMAX];
+  __m256i acc8[MR];
   const int32_t *bias = (const int32_t *)blk;
 #pragma GCC unroll 4
-  for (int j = 0; j < NV; ++j) {
+  for (int j = 0; j < NF; ++j) {
     const __m512i b = _mm512_loadu_si512(bias + 16 * j);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) acc[i][j] = b;
+  }
+  if (HALF) {
+    const __m256i b = _mm256_loadu_si256((const __m256i *)(bias + 16 * NF));
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) acc8[i] = b;
   }
   const uint8_t *w = blk + (size_t)NV * 64;
   for (size_t k = 0; k < kp; k += 4) {
@@ -110,10 +118,17 @@ EFFK_INLINE512 void tile(const int NV, const int RQ, const int CLAMP, const uint
       memcpy(&x4, a + (size_t)i * kp + k, 4);
       const __m512i x = _mm512_set1_epi32(x4);
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j)
+      for (int j = 0; j < NF; ++j)
         acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], x, _mm512_loadu_si512(w + 64 * j));
+      if (HALF)
+        acc8[i] = _mm256_dpbusd_epi32(acc8[i], _mm512_castsi512_si256(x),
+                                      _mm256_loadu_si256((const __m256i *)(w + 64 * NF)));
     }
     w += (size_t)NV * 64;
+  }
+  if (HALF) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) acc[i][NF] = _mm512_zextsi256_si512(acc8[i]);
   }
   effk_rq512 q[NVMAX];
   if (RQ != RQ_FP) {
@@ -135,7 +150,22 @@ EFFK_INLINE512 void tile(const int NV, const int RQ, const int CLAMP, const uint
     const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m512i v0 = RQ_OUT(i, 0), v1 = RQ_OUT(i, 1), v2 = RQ_OUT(i, 2), v3 = RQ_OUT(i, 3);
+      __m512i v0, v1, v2, v3;
+      if (RQ == RQ_FP) {  // one test for the row's four vectors
+        __mmask16 f0, f1, f2, f3;
+        v0 = effk_rqf512_try(acc[i][0], rqf, &f0);
+        v1 = effk_rqf512_try(acc[i][1], rqf + 48, &f1);
+        v2 = effk_rqf512_try(acc[i][2], rqf + 96, &f2);
+        v3 = effk_rqf512_try(acc[i][3], rqf + 144, &f3);
+        if (__builtin_expect((f0 | f1 | f2 | f3) != 0, 0)) {
+          v0 = RQ_OUT(i, 0);
+          v1 = RQ_OUT(i, 1);
+          v2 = RQ_OUT(i, 2);
+          v3 = RQ_OUT(i, 3);
+        }
+      } else {
+        v0 = RQ_OUT(i, 0), v1 = RQ_OUT(i, 1), v2 = RQ_OUT(i, 2), v3 = RQ_OUT(i, 3);
+      }
       __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(v0, v1), _mm512_packs_epi32(v2, v3));
       if (byte_clamp) o = _mm512_min_epi8(_mm512_max_epi8(o, lo8), hi8);
       _mm512_storeu_si512(out + (size_t)i * out_stride, _mm512_permutexvar_epi32(perm, o));
@@ -156,34 +186,38 @@ EFFK_INLINE512 void tile(const int NV, const int RQ, const int CLAMP, const uint
 #undef RQ_OUT
 }
 
-#define EFFK_TILE(NV, G, C)                                                                     \
-  EFFK_T512 static void tile_##NV##_##G##C(const uint8_t *a, size_t kp, const uint8_t *blk,     \
-                                           const int32_t *mult, const int32_t *shift,           \
-                                           const float *rqf, int32_t nc, int8_t *out,           \
-                                           size_t out_stride, __m512i zp, __m512i lo,           \
-                                           __m512i hi) {                                        \
-    tile(NV, G, C, a, kp, blk, mult, shift, rqf, nc, out, out_stride, zp, lo, hi);              \
+#define EFFK_TILE(NV, H, G, C)                                                                  \
+  EFFK_T512 static void tile_##NV##H##_##G##C(const uint8_t *a, size_t kp, const uint8_t *blk,  \
+                                              const int32_t *mult, const int32_t *shift,        \
+                                              const float *rqf, int32_t nc, int8_t *out,        \
+                                              size_t out_stride, __m512i zp, __m512i lo,        \
+                                              __m512i hi) {                                     \
+    tile(NV, H, G, C, a, kp, blk, mult, shift, rqf, nc, out, out_stride, zp, lo, hi);           \
   }
-#define EFFK_TILES(G, C) \
-  EFFK_TILE(1, G, C)     \
-  EFFK_TILE(2, G, C)     \
-  EFFK_TILE(3, G, C)     \
-  EFFK_TILE(4, G, C)
-EFFK_TILES(0, 0)
-EFFK_TILES(0, 1)
-EFFK_TILES(1, 0)
-EFFK_TILES(1, 1)
-EFFK_TILES(2, 0)
-EFFK_TILES(2, 1)
+#define EFFK_TILES(H, G, C) \
+  EFFK_TILE(1, H, G, C)     \
+  EFFK_TILE(2, H, G, C)     \
+  EFFK_TILE(3, H, G, C)     \
+  EFFK_TILE(4, H, G, C)
+EFFK_TILES(0, 0, 0)
+EFFK_TILES(0, 0, 1)
+EFFK_TILES(0, 1, 0)
+EFFK_TILES(0, 1, 1)
+EFFK_TILES(0, 2, 0)
+EFFK_TILES(0, 2, 1)
+EFFK_TILES(1, 2, 0)
+EFFK_TILES(1, 2, 1)
 
 typedef void (*tile_fn)(const uint8_t *, size_t, const uint8_t *, const int32_t *,
                         const int32_t *, const float *, int32_t, int8_t *, size_t, __m512i,
                         __m512i, __m512i);
-// [requantization mode][clamp][nv]
+// [requantization mode][clamp][nv]; half_tiles: RQ_FP with a last vector of <= 8 channels.
 static const tile_fn tiles[3][2][NVMAX + 1] = {
-    {{0, tile_1_00, tile_2_00, tile_3_00, tile_4_00}, {0, tile_1_01, tile_2_01, tile_3_01, tile_4_01}},
-    {{0, tile_1_10, tile_2_10, tile_3_10, tile_4_10}, {0, tile_1_11, tile_2_11, tile_3_11, tile_4_11}},
-    {{0, tile_1_20, tile_2_20, tile_3_20, tile_4_20}, {0, tile_1_21, tile_2_21, tile_3_21, tile_4_21}}};
+    {{0, tile_10_00, tile_20_00, tile_30_00, tile_40_00}, {0, tile_10_01, tile_20_01, tile_30_01, tile_40_01}},
+    {{0, tile_10_10, tile_20_10, tile_30_10, tile_40_10}, {0, tile_10_11, tile_20_11, tile_30_11, tile_40_11}},
+    {{0, tile_10_20, tile_20_20, tile_30_20, tile_40_20}, {0, tile_10_21, tile_20_21, tile_30_21, tile_40_21}}};
+static const tile_fn half_tiles[2][NVMAX + 1] = {
+    {0, tile_11_20, tile_21_20, tile_31_20, tile_41_20}, {0, tile_11_21, tile_21_21, tile_31_21, tile_41_21}};
 
 // The requantization mode of a call, and for RQ_FP its constants for channels [c_begin, c_end)
 // in rqf (EFFK_RQF_MAXN channels' worth).
@@ -206,11 +240,12 @@ EFFK_T512 static void gemm_panel(const uint8_t *a, size_t kp, const uint8_t *pac
                                  __m512i hi) {
   // Every block before c_begin is full (NV vectors).
   const uint8_t *blk = packed + (size_t)(c_begin / (16 * NVMAX)) * (size_t)NVMAX * 64 * (1 + kp / 4);
-  const tile_fn *tf = tiles[rq][clamp ? 1 : 0];
   int8_t scratch[MR * 64];
   for (int32_t nb = c_begin; nb < c_end; nb += 16 * NVMAX) {
     const int32_t nc = n - nb < 16 * NVMAX ? n - nb : 16 * NVMAX;
     const int nv = (nc + 15) / 16;
+    const int half = rq == RQ_FP && (nc & 15) != 0 && (nc & 15) <= 8;
+    const tile_fn *tf = half ? half_tiles[clamp ? 1 : 0] : tiles[rq][clamp ? 1 : 0];
     const float *rqf_nb = rqf + (size_t)(nb - c_begin) / 16 * 48;
     if (m == MR) {
       tf[nv](a, kp, blk, mult + nb, shift + nb, rqf_nb, nc, out + nb, (size_t)n, zp, lo, hi);
