@@ -846,6 +846,34 @@ static float rnd_scale(void) {
   return s;
 }
 
+// Every pair of int8 inputs, a[i] = i & 255 and b[i] = i >> 8 (65536 elements), with result
+// buffers: for elementwise kernels whose exactness turns on particular input pairs.
+typedef struct {
+  int8_t *a, *b, *ref, *out;
+  size_t n;
+} all_pairs;
+
+static all_pairs all_pairs_new(void) {
+  all_pairs p;
+  p.n = 65536;
+  p.a = (int8_t *)xmalloc(p.n);
+  p.b = (int8_t *)xmalloc(p.n);
+  p.ref = (int8_t *)xmalloc(p.n);
+  p.out = (int8_t *)xmalloc(p.n);
+  for (size_t i = 0; i < p.n; ++i) {
+    p.a[i] = (int8_t)(i & 255);
+    p.b[i] = (int8_t)(i >> 8);
+  }
+  return p;
+}
+
+static void all_pairs_free(all_pairs *p) {
+  free(p->a);
+  free(p->b);
+  free(p->ref);
+  free(p->out);
+}
+
 static void add_params_rand(effk_add_params *ap, int extreme) {
   int32_t amin, amax;
   const int32_t zo = rnd_zp();
@@ -905,13 +933,7 @@ static void test_add(const effk_isa_kernels *k) {
   // the output's rounding ties, in ratios just off them, and random ones; the last also with
   // output scales small and large against the inputs'.
   {
-    const size_t n = 65536;
-    int8_t *a = (int8_t *)xmalloc(n), *b = (int8_t *)xmalloc(n);
-    int8_t *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
-    for (size_t i = 0; i < n; ++i) {
-      a[i] = (int8_t)(i & 255);
-      b[i] = (int8_t)(i >> 8);
-    }
+    all_pairs pairs = all_pairs_new();
     static const float ratios[][3] = {{0.05f, 0.07f, 0.08f}, {0.05f, 0.05f, 0.1f},  {0.02f, 0.04f, 0.04f},
                                       {0.1f, 0.1f, 0.1f},    {0.05f, 0.07f, 0.080001f}, {0.03f, 0.09f, 0.0125f},
                                       {0.5f, 0.25f, 0.003f}, {0.01f, 0.02f, 0.5f}};
@@ -925,20 +947,17 @@ static void test_add(const effk_isa_kernels *k) {
       gen_act(zo, &amin, &amax);
       effk_add_params ap;
       effk_qs8_add_params_init(&ap, s1, rnd_zp(), s2, rnd_zp(), so, zo, amin, amax);
-      effk_qs8_add__scalar(&ap, a, b, ref, n);
-      memset(out, SENTINEL, n);
-      k->add(&ap, a, b, out, n);
+      effk_qs8_add__scalar(&ap, pairs.a, pairs.b, pairs.ref, pairs.n);
+      memset(pairs.out, SENTINEL, pairs.n);
+      k->add(&ap, pairs.a, pairs.b, pairs.out, pairs.n);
       ++r.cases;
-      const long d = first_diff(ref, out, n);
+      const long d = first_diff(pairs.ref, pairs.out, pairs.n);
       if (d >= 0)
         tr_fail(&r, "all pairs, scales %g %g -> %g zp %d/%d/%d act [%d,%d]: a %d b %d got %d want %d",
                 (double)s1, (double)s2, (double)so, ap.input1_offset, ap.input2_offset, ap.output_offset,
-                ap.act_min, ap.act_max, a[d], b[d], out[d], ref[d]);
+                ap.act_min, ap.act_max, pairs.a[d], pairs.b[d], pairs.out[d], pairs.ref[d]);
     }
-    free(a);
-    free(b);
-    free(ref);
-    free(out);
+    all_pairs_free(&pairs);
   }
   tr_end(&r);
 }
@@ -989,13 +1008,7 @@ static void test_mul(const effk_isa_kernels *k) {
   // Every pair of inputs (65536 products) under multipliers that put many of them on rounding
   // ties (2^30, 3 * 2^29) or next to them (2^30 + 1), and random ones; shifts -1 to -16.
   {
-    const size_t n = 65536;
-    int8_t *a = (int8_t *)xmalloc(n), *b = (int8_t *)xmalloc(n);
-    int8_t *ref = (int8_t *)xmalloc(n), *out = (int8_t *)xmalloc(n);
-    for (size_t i = 0; i < n; ++i) {
-      a[i] = (int8_t)(i & 255);
-      b[i] = (int8_t)(i >> 8);
-    }
+    all_pairs pairs = all_pairs_new();
     static const int32_t shifts[] = {-1, -2, -4, -6, -8, -11, -13, -16};
     for (int si = 0; si < 8; ++si)
       for (int mi = 0; mi < 4; ++mi) {
@@ -1004,20 +1017,17 @@ static void test_mul(const effk_isa_kernels *k) {
         mp.output_multiplier = mi == 0 ? (1 << 30) : mi == 1 ? (1 << 30) + 1 : mi == 2 ? 3 << 29
                                : (int32_t)((1u << 30) + (rnd32() >> 2));
         mp.output_shift = shifts[si];
-        effk_qs8_mul__scalar(&mp, a, b, ref, n);
-        memset(out, SENTINEL, n);
-        k->mul(&mp, a, b, out, n);
+        effk_qs8_mul__scalar(&mp, pairs.a, pairs.b, pairs.ref, pairs.n);
+        memset(pairs.out, SENTINEL, pairs.n);
+        k->mul(&mp, pairs.a, pairs.b, pairs.out, pairs.n);
         ++r.cases;
-        const long d = first_diff(ref, out, n);
+        const long d = first_diff(pairs.ref, pairs.out, pairs.n);
         if (d >= 0)
           tr_fail(&r, "all pairs, mult %d shift %d zp %d/%d/%d act [%d,%d]: a %d b %d got %d want %d",
                   mp.output_multiplier, mp.output_shift, mp.input1_offset, mp.input2_offset,
-                  mp.output_offset, mp.act_min, mp.act_max, a[d], b[d], out[d], ref[d]);
+                  mp.output_offset, mp.act_min, mp.act_max, pairs.a[d], pairs.b[d], pairs.out[d], pairs.ref[d]);
       }
-    free(a);
-    free(b);
-    free(ref);
-    free(out);
+    all_pairs_free(&pairs);
   }
   tr_end(&r);
 }
