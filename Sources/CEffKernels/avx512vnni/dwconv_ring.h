@@ -86,6 +86,39 @@ EFFK_INLINE512 void DW_NAME(dw_pixels)(const int NP, const int32_t KH, const int
   for (int i = 0; i < NP; ++i) DW_STORE_OUT(k, acc[i], out + (size_t)i * c, GENERAL, CLAMP);
 }
 
+// Eight adjacent output pixels of one block for 5x5 filters (GW = 2) when the pixels are one
+// tuple apart (per_ox == 1: stride 1 or 2). One vector j at a time, so a ring row's tuples are
+// loaded once for both filter groups (pixel i, group g reads tuple i + PG * g, PG = per_g):
+// 12 (stride 1) or 10 (stride 2) tuple loads and 2 weight loads per 16 vpdpbusd, against 20 and 4
+// for dw_pixels with four pixels. The j and fy loops must stay rolled: unrolled, the compiler
+// keeps every j's accumulators live and spills (twice as slow).
+EFFK_INLINE512 void DW_NAME(dw_pixels8)(const int32_t KH, const int PG, const int GENERAL,
+                              const int CLAMP, const DW_CONSTS *k, const uint8_t *const rows[],
+                              size_t col, int8_t *out, int32_t c) {
+  DW_V acc_all[8][4];
+#pragma GCC unroll 1
+  for (int j = 0; j < 4; ++j) {
+    DW_V acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) acc[i] = k->bias[j];
+#pragma GCC unroll 1
+    for (int32_t fy = 0; fy < KH; ++fy) {
+      const uint8_t *tp = rows[fy] + col + (size_t)DW_VB * j;
+      DW_V t[12];
+#pragma GCC unroll 12
+      for (int u = 0; u < 8 + PG; ++u) t[u] = DW_LOAD(tp + (size_t)u * (4 * DW_VB));
+      const DW_V w0 = DW_LOADU(k->w + (size_t)(2 * fy) * 256 + 64 * j);
+      const DW_V w1 = DW_LOADU(k->w + (size_t)(2 * fy + 1) * 256 + 64 * j);
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) acc[i] = DW_DPBUSD(DW_DPBUSD(acc[i], t[i], w0), t[i + PG], w1);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) acc_all[i][j] = acc[i];
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) DW_STORE_OUT(k, acc_all[i], out + (size_t)i * c, GENERAL, CLAMP);
+}
+
 // One block of channels (64 on zmm, at most 32 on ymm) over output rows [oy_begin, oy_end), output columns in chunks.
 // KH/KW are compile-time constants in the unrolled instances.
 EFFK_INLINE512 void DW_NAME(dw_ring)(const int32_t KH, const int32_t KW, const int GENERAL,
@@ -122,6 +155,14 @@ EFFK_INLINE512 void DW_NAME(dw_ring)(const int32_t KH, const int32_t KW, const i
       }
       int8_t *out = output + ((size_t)oy * out_w + ox0) * c + cb;
       int32_t ox = ox0;
+      if (per_ox == 1 && KW == 5 && (per_g == 4 || per_g == 2)) {
+        if (per_g == 4)
+          for (; ox + 8 <= ox1; ox += 8, out += 8 * (size_t)c)
+            DW_NAME(dw_pixels8)(KH, 4, GENERAL, CLAMP, k, rows, (size_t)(ox - ox0) * (4 * DW_VB), out, c);
+        else
+          for (; ox + 8 <= ox1; ox += 8, out += 8 * (size_t)c)
+            DW_NAME(dw_pixels8)(KH, 2, GENERAL, CLAMP, k, rows, (size_t)(ox - ox0) * (4 * DW_VB), out, c);
+      }
       // Four (5x5 and wider) or two output pixels at a time: each weight vector is loaded once
       // for all, and the independent accumulator chains hide vpdpbusd's latency.
       if (KW >= 5)
