@@ -48,7 +48,7 @@ EFFK_INLINE512 __m512i load16(const int8_t *p, size_t left) {
 // So = mo / 2^(31+eo). So fp32 computes w = a * S1 + (b * S2 + O) ~ So * (y1 + y2) (Si the
 // input's scale into output units, O the zero points' share) and u = w + zp_out + 1/2 +-
 // 2^-(eo+1) - eps, the sign taken from w. With the terms bounded by B = 256 (S1 + S2) <= 1024
-// and So <= 2^-12, |u - (exact argument - eps)| <= 6 B 2^-24 + 1.5 So + 8e-6 < 7.6e-4 < eps =
+// and So <= 2^-12, |u - (exact argument - eps)| <= 6 B 2^-24 + 1.5 So + 1.6e-5 < 7.6e-4 < eps =
 // 2^-10, so where u - floor(u) < 1 - 2 eps, floor(u) is the reference's value; other lanes are
 // redone by the integer path. Where w has the wrong sign, |So (f1 + f2)| < 7.6e-4 and either sign gives zp_out
 // (eo >= 1 keeps the offset within 1/4). The test fails about one lane in 500.
