@@ -20,9 +20,11 @@
 // Micro-kernel: MR = 7 pixels x 64 channels (28 zmm accumulators), inputs broadcast 4 bytes at a
 // time from the panel (7 rows of Kp bytes on the stack, <= 28 KiB). Tails: the last channel
 // block uses 1..4 vectors with masked stores; a last pixel group of < 7 rows computes all 7
-// into a scratch tile. Requantization is TFLite's double-rounding MultiplyByQuantizedMultiplier
-// done exactly in SIMD (common.h), specialized per call for "no positive shift, no INT32_MIN
-// multiplier" and for the full [-128, 127] activation range (saturating packs clamp).
+// into a scratch tile; a last vector of at most 8 channels accumulates on ymm. Requantization
+// gives TFLite's double-rounding MultiplyByQuantizedMultiplier exactly (common.h): in fp32 with
+// an exactness test where the call's parameters allow (RQ_FP), else in integer SIMD specialized
+// per call for "no positive shift, no INT32_MIN multiplier"; the full [-128, 127] activation
+// range needs no clamp (saturating packs clamp).
 #if defined(__x86_64__)
 #include "common.h"
 
