@@ -377,8 +377,10 @@ EFFK_INLINE512 void im2col_rows_small3(const effk_conv2d_params *p, const int8_t
       ++oy;
     }
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int8_t *s0 = input + (size_t)iy0 * rs + (size_t)ix0 * ic;
-    if (iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0 && ix0 + kw <= in_w && s0 + 2 * rs - 2 * w + 32 <= in_end) {
+    const int inside = iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0 && ix0 + kw <= in_w;
+    // The window's first byte, formed only for a window inside the image.
+    const int8_t *s0 = inside ? input + (size_t)iy0 * rs + (size_t)ix0 * ic : in_end;
+    if (inside && s0 + 2 * rs - 2 * w + 32 <= in_end) {
       const __m256i a = _mm256_loadu_si256((const __m256i *)s0);
       const __m256i b = _mm256_loadu_si256((const __m256i *)(s0 + rs - w));
       const __m256i c = _mm256_loadu_si256((const __m256i *)(s0 + 2 * rs - 2 * w));
