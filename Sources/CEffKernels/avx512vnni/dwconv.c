@@ -11,27 +11,52 @@
 // stays in L1; padded rows and columns hold the input zero point, which contributes
 // w * (zp - zp) = 0, exactly as the reference skipping the tap.
 //
+// Tuples are built only every T columns (T = 4 for 5x5, 2 for 3x3): an output pixel whose
+// window starts r columns into a tuple uses the weight set shifted by r (tap fx in slot
+// fx + r), which still fits the same ceil(KW/4) groups as long as r + KW <= 4 ceil(KW/4). So
+// 5x5 builds a quarter and 3x3 half of the tuples of a tuple per column, at no extra vpdpbusd.
+//
 // The interleave permutes channels within 128-bit lanes: vector j, lane L, element i holds
 // channel 16L + 4j + i. vpackssdw + vpacksswb at the end undo exactly that, so bias,
 // weights, multipliers and shifts simply use the permuted order.
 //
-// Packed layout, per block of 64 channels (the last one zero-padded), GW = ceil(KW/4):
+// Packed layout, per block of 64 channels (the last one zero-padded), GW = ceil(KW/4),
+// S = min(4, 4 GW - KW + 1) weight sets:
 //   int32 bias'[64]                  position 16j + 4L + i holds channel 16L + 4j + i
-//   int8  w[KH][GW][4 j][4 L][4 i][4 t] = filter[fy][fx = 4g + t][channel 16L + 4j + i]
-//                                    (0 past KW or past C)
+//   int8  w[S r][KH][GW][4 j][4 L][4 i][4 t] = filter[fy][fx = 4g + t - r][channel 16L + 4j + i]
+//                                    (0 outside [0, KW) or past C)
 // Blocks of at most 32 channels (C = 32, tails of 16 or 32) run the same code on ymm (the low
-// two 128-bit lanes of each packed vector). Output pixels go two at a time (one weight load for
-// both). The ring lives on the stack (RING_BYTES = 40 KiB). Horizontal dilation != 1, or rows
-// too wide for the ring even one column at a time, take a direct path (loads + interleave per
-// output pixel) over the same packed weights.
+// two 128-bit lanes of each packed vector). Output pixels go up to eight at a time, one vector
+// of each at a time, so tuples and weights are loaded once for all of them. The ring lives on
+// the stack (RING_BYTES = 40 KiB). Horizontal dilation != 1, or rows too wide for the ring
+// even one column at a time, take a direct path (loads + interleave per output pixel) over
+// the unshifted weights.
 #if defined(__x86_64__)
 #include "common.h"
 #include "../avx2/common.h"  // effk_rq256_* (AVX2 requantization, reused on ymm)
 
 #define RING_BYTES (40 * 1024)
 
+// Weight sets packed per block: set r holds the filter shifted r taps right in its tuple
+// groups (tap fx at slot 4g + t = fx + r), for every r with r + kw <= 4 * ceil(kw / 4), at
+// most 4. A ring tuple then serves output pixels that start up to r columns into it.
+static int32_t dw_shifts(int32_t kw) {
+  const int32_t r = 4 * ((kw + 3) / 4) - kw + 1;
+  return r < 4 ? r : 4;
+}
+
+// Column step T of the ring's tuples for filter width kw and stride sw: the largest of 4, 2, 1
+// whose shifts (multiples of gcd(T, sw) below T) all have a weight set.
+static int32_t dw_tuple_step(int32_t kw, int32_t sw) {
+  for (int32_t t = 4; t > 1; t /= 2) {
+    const int32_t g = sw % t == 0 ? t : sw % 2 == 0 ? 2 : 1;  // gcd(t, sw) for t in {2, 4}
+    if (t - g <= dw_shifts(kw) - 1) return t;
+  }
+  return 1;
+}
+
 static size_t block_bytes(int32_t kh, int32_t kw) {
-  return 256 + (size_t)kh * ((kw + 3) / 4) * 256;
+  return 256 + (size_t)dw_shifts(kw) * kh * ((kw + 3) / 4) * 256;
 }
 
 size_t effk_qs8_dwconv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t c) {
@@ -58,15 +83,17 @@ void effk_qs8_dwconv_pack__avx512vnni(const int8_t *filter, const int32_t *bias,
           memcpy(dst + 4 * (16 * j + 4 * l + i), &v, 4);
         }
     dst += 256;
-    for (int32_t fy = 0; fy < kh; ++fy)
-      for (int32_t g = 0; g < gw; ++g)
-        for (int32_t j = 0; j < 4; ++j)
-          for (int32_t l = 0; l < 4; ++l)
-            for (int32_t i = 0; i < 4; ++i)
-              for (int32_t t = 0; t < 4; ++t) {
-                const int32_t ch = cb + 16 * l + 4 * j + i, fx = 4 * g + t;
-                *dst++ = (uint8_t)((ch < c && fx < kw) ? filter[((size_t)fy * kw + fx) * c + ch] : 0);
-              }
+    for (int32_t r = 0; r < dw_shifts(kw); ++r)
+      for (int32_t fy = 0; fy < kh; ++fy)
+        for (int32_t g = 0; g < gw; ++g)
+          for (int32_t j = 0; j < 4; ++j)
+            for (int32_t l = 0; l < 4; ++l)
+              for (int32_t i = 0; i < 4; ++i)
+                for (int32_t t = 0; t < 4; ++t) {
+                  const int32_t ch = cb + 16 * l + 4 * j + i, fx = 4 * g + t - r;
+                  *dst++ = (uint8_t)((ch < c && fx >= 0 && fx < kw)
+                                         ? filter[((size_t)fy * kw + fx) * c + ch] : 0);
+                }
   }
 }
 
@@ -304,14 +331,13 @@ EFFK_RINGS(_32, dw_ring_32, dw_consts_32)
 // RING_BYTES; 0 when even one column does not fit.
 static int32_t ring_chunk(const effk_conv2d_params *p, size_t tuple_bytes) {
   const int32_t kh = p->kernel_h, kw = p->kernel_w, sw = p->stride_w;
-  const int32_t step = (4 % sw == 0) ? sw : 1;
-  const int32_t per_ox = sw / step, per_g = 4 / step, gw = (kw + 3) / 4;
+  const int32_t t = dw_tuple_step(kw, sw), gw = (kw + 3) / 4;
   const int32_t span = (kh - 1) * p->dilation_h + 1;
   if (p->dilation_w != 1 || kh > 16 || span > 64) return 0;
   const int32_t max_nt = (int32_t)(RING_BYTES / tuple_bytes / (size_t)span);
-  const int32_t fixed = (gw - 1) * per_g + 1;  // nt = (chunk - 1) * per_ox + fixed
+  const int32_t fixed = (gw - 1) * (4 / t) + 1;  // nt = (chunk - 1) * sw / t + fixed
   if (max_nt < fixed) return 0;
-  int32_t chunk = (max_nt - fixed) / per_ox + 1;
+  int32_t chunk = (max_nt - fixed) * t / sw + 1;
   if (chunk >= p->out_w) return p->out_w;
   // Even chunks: a narrow last chunk rebuilds as many overlap columns as a wide one.
   const int32_t n = (p->out_w + chunk - 1) / chunk;
