@@ -98,8 +98,10 @@ void effk_qs8_dwconv_pack__avx512vnni(const int8_t *filter, const int32_t *bias,
 }
 
 // Requantization modes (GENERAL of the ring instances): TFLite's integer path, specialized
-// (0) or general (1), or fp32 with the exactness test (RQ_FP, common.h), which clamps bytes.
+// (0) or general (1), or fp32 with the exactness test (RQ_FP, common.h), which clamps bytes;
+// RQ_FPR is RQ_FP for act_min >= zp (ReLU-like: no sign blend).
 #define RQ_FP 2
+#define RQ_FPR 3
 
 // Per-block constants.
 typedef struct {
@@ -145,9 +147,10 @@ EFFK_INLINE512 void dw_consts_init_64(dw_consts_64 *k, const effk_conv2d_params 
 EFFK_INLINE512 void dw_store_64(const dw_consts_64 *k, const __m512i acc[4], int8_t *out,
                              const int GENERAL, const int CLAMP) {
   __m512i r[4];
-  if (GENERAL == RQ_FP) {
+  if (GENERAL >= RQ_FP) {
     __mmask16 failed[4];
-    for (int j = 0; j < 4; ++j) r[j] = effk_rqf512_try(acc[j], k->rqf + 48 * j, &failed[j]);
+    for (int j = 0; j < 4; ++j)
+      r[j] = effk_rqf512_try_t(acc[j], k->rqf + 48 * j, &failed[j], GENERAL == RQ_FPR);
     if (__builtin_expect((failed[0] | failed[1] | failed[2] | failed[3]) != 0, 0))
       for (int j = 0; j < 4; ++j)
         if (failed[j]) r[j] = effk_rq512_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, 0, 0);
@@ -156,7 +159,7 @@ EFFK_INLINE512 void dw_store_64(const dw_consts_64 *k, const __m512i acc[4], int
       r[j] = effk_rq512_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
   }
   __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
-  if (GENERAL == RQ_FP && CLAMP) o = _mm512_min_epi8(_mm512_max_epi8(o, k->lo8), k->hi8);
+  if (GENERAL >= RQ_FP && CLAMP) o = _mm512_min_epi8(_mm512_max_epi8(o, k->lo8), k->hi8);
   _mm512_mask_storeu_epi8(out, k->km, o);
 }
 
@@ -266,11 +269,11 @@ EFFK_INLINE512 void interleave4_32(__m256i q[4], __m256i a, __m256i b, __m256i c
 EFFK_INLINE512 void dw_store_32(const dw_consts_32 *k, const __m256i acc[4], int8_t *out,
                                const int GENERAL, const int CLAMP) {
   __m256i r[4];
-  if (GENERAL == RQ_FP) {
+  if (GENERAL >= RQ_FP) {
     for (int h = 0; h < 2; ++h) {
       __mmask16 failed;
       const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(acc[2 * h]), acc[2 * h + 1], 1);
-      const __m512i v = effk_rqf512_try(x, k->rqf + 48 * h, &failed);
+      const __m512i v = effk_rqf512_try_t(x, k->rqf + 48 * h, &failed, GENERAL == RQ_FPR);
       if (__builtin_expect(failed, 0)) {
         r[2 * h] = effk_rq256_out_t(acc[2 * h], &k->rq[2 * h], k->ozp, k->lo, k->hi, 0, 0);
         r[2 * h + 1] = effk_rq256_out_t(acc[2 * h + 1], &k->rq[2 * h + 1], k->ozp, k->lo, k->hi, 0, 0);
@@ -284,7 +287,7 @@ EFFK_INLINE512 void dw_store_32(const dw_consts_32 *k, const __m256i acc[4], int
       r[j] = effk_rq256_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
   }
   __m256i o = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
-  if (GENERAL == RQ_FP && CLAMP) o = _mm256_min_epi8(_mm256_max_epi8(o, k->lo8), k->hi8);
+  if (GENERAL >= RQ_FP && CLAMP) o = _mm256_min_epi8(_mm256_max_epi8(o, k->lo8), k->hi8);
   _mm256_mask_storeu_epi8(out, k->km, o);
 }
 
@@ -320,10 +323,18 @@ typedef void (*ring_fn)(const effk_conv2d_params *, const int8_t *, const void *
   EFFK_RING(r5_21##SUFFIX, FN, CONSTS, 5, 5, RQ_FP, 1)                                          \
   EFFK_RING(rx_11##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, 1, 1)                          \
   EFFK_RING(rx_21##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, RQ_FP, 1)                      \
-  static const ring_fn rings##SUFFIX[3][3][2] = {                                              \
-      {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}, {r3_20##SUFFIX, r3_21##SUFFIX}}, \
-      {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}, {r5_20##SUFFIX, r5_21##SUFFIX}}, \
-      {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}, {rx_21##SUFFIX, rx_21##SUFFIX}}};
+  EFFK_RING(r3_30##SUFFIX, FN, CONSTS, 3, 3, RQ_FPR, 0)                                         \
+  EFFK_RING(r3_31##SUFFIX, FN, CONSTS, 3, 3, RQ_FPR, 1)                                         \
+  EFFK_RING(r5_30##SUFFIX, FN, CONSTS, 5, 5, RQ_FPR, 0)                                         \
+  EFFK_RING(r5_31##SUFFIX, FN, CONSTS, 5, 5, RQ_FPR, 1)                                         \
+  EFFK_RING(rx_31##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, RQ_FPR, 1)                     \
+  static const ring_fn rings##SUFFIX[3][4][2] = {                                              \
+      {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}, {r3_20##SUFFIX, r3_21##SUFFIX}, \
+       {r3_30##SUFFIX, r3_31##SUFFIX}},                                                          \
+      {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}, {r5_20##SUFFIX, r5_21##SUFFIX}, \
+       {r5_30##SUFFIX, r5_31##SUFFIX}},                                                          \
+      {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}, {rx_21##SUFFIX, rx_21##SUFFIX}, \
+       {rx_31##SUFFIX, rx_31##SUFFIX}}};
 EFFK_RINGS(_64, dw_ring_64, dw_consts_64)
 EFFK_RINGS(_32, dw_ring_32, dw_consts_32)
 
@@ -353,7 +364,7 @@ EFFK_T512 void effk_qs8_dwconv_channels_64c4__avx512vnni(
   const size_t bb = block_bytes(kh, kw);
   // Over every channel, not just this range: the path taken must not depend on the tiling.
   const int fp = effk_rqf_usable(mult, shift, c, p->output_zero_point, p->act_min, p->act_max);
-  const int rq = fp ? RQ_FP : effk_rq_general(mult, shift, c);
+  const int rq = fp ? (p->act_min >= p->output_zero_point ? RQ_FPR : RQ_FP) : effk_rq_general(mult, shift, c);
   const int clamp = p->act_min != -128 || p->act_max != 127;
   const int shape = kh == 3 && kw == 3 ? 0 : kh == 5 && kw == 5 ? 1 : 2;
   const int32_t chunk64 = ring_chunk(p, 256), chunk32 = ring_chunk(p, 128);
