@@ -1676,8 +1676,11 @@ static double bench_one(const effk_isa_kernels *k, const bench_shape *b, double 
     same_pad(p.in_h, b->k, b->s, 1, &p.pad_top, &pb);
     same_pad(p.in_w, b->k, b->s, 1, &p.pad_left, &pb);
   }
+  // Lite0's activations: ReLU6 after the stem, the depthwise and the expanding 1x1 convs,
+  // quantized to [0, 6] (zero point -128, full int8 range); none after the projecting ones.
+  const int relu6 = b->kind == 1 || b->kind == 2 || (b->kind == 0 && b->out_c > b->in_c);
   p.input_zero_point = -3;
-  p.output_zero_point = 5;
+  p.output_zero_point = relu6 ? -128 : 5;
   p.act_min = -128;
   p.act_max = 127;
   rng_seed(42);

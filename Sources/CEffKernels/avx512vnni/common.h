@@ -164,24 +164,39 @@ EFFK_INLINE512 void effk_rqf512_prepare(const int32_t *mult, const int32_t *shif
 // floor(t) for one group of 16 channels (tab: its constants), that is effk_rq512_apply(x) + zp,
 // not clamped, in every lane outside *failed (lanes for the exact path). Callers test the
 // masks of several vectors at once.
-EFFK_INLINE512 __m512i effk_rqf512_try(__m512i x, const float *tab, __mmask16 *failed) {
-  const __m512 a = _mm512_mask_blend_ps(_mm512_movepi32_mask(x), _mm512_loadu_ps(tab + 16),
-                                        _mm512_loadu_ps(tab + 32));
+//
+// RELU: the caller clamps to an activation range with act_min >= zp, so every x < 0, whose
+// exact output is at most zp, comes out as act_min; then a_pos serves every lane (no sign
+// blend): for x < 0, t <= fl(a_pos) <= zp + 3/4 (a_pos <= zp + 1/2 + 1/4 and zp + 3/4 is a
+// float), so floor(t) <= zp <= act_min and the clamp gives act_min too.
+EFFK_INLINE512 __m512i effk_rqf512_try_t(__m512i x, const float *tab, __mmask16 *failed,
+                                         const int RELU) {
+  const __m512 a = RELU ? _mm512_loadu_ps(tab + 16)
+                        : _mm512_mask_blend_ps(_mm512_movepi32_mask(x), _mm512_loadu_ps(tab + 16),
+                                               _mm512_loadu_ps(tab + 32));
   const __m512 t = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(x, EFFK_RN), _mm512_loadu_ps(tab), a, EFFK_RN);
   // floor(t + 2 eps) == floor(t) exactly when t - floor(t) < 1 - 2 eps (vreduceps: exact).
   *failed = _mm512_cmp_ps_mask(_mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
                                _mm512_set1_ps(1.0f - 2 * EFFK_RQF_EPS), _CMP_GE_OQ);
   return _mm512_cvt_roundps_epi32(t, EFFK_RD);
 }
+EFFK_INLINE512 __m512i effk_rqf512_try(__m512i x, const float *tab, __mmask16 *failed) {
+  return effk_rqf512_try_t(x, tab, failed, 0);
+}
 
 // The same with the exact path folded in: mult/shift/k the group's integer parameters.
-EFFK_INLINE512 __m512i effk_rqf512_out(__m512i x, const float *tab, const int32_t *mult,
-                                       const int32_t *shift, __mmask16 k, __m512i zp) {
+EFFK_INLINE512 __m512i effk_rqf512_out_t(__m512i x, const float *tab, const int32_t *mult,
+                                         const int32_t *shift, __mmask16 k, __m512i zp,
+                                         const int RELU) {
   __mmask16 failed;
-  const __m512i r = effk_rqf512_try(x, tab, &failed);
+  const __m512i r = effk_rqf512_try_t(x, tab, &failed, RELU);
   if (__builtin_expect(failed == 0, 1)) return r;
   const effk_rq512 q = effk_rq512_load(mult, shift, k);
   return _mm512_add_epi32(effk_rq512_apply_t(x, &q, 0), zp);
+}
+EFFK_INLINE512 __m512i effk_rqf512_out(__m512i x, const float *tab, const int32_t *mult,
+                                       const int32_t *shift, __mmask16 k, __m512i zp) {
+  return effk_rqf512_out_t(x, tab, mult, shift, k, zp, 0);
 }
 
 // The kernels of this folder (gemm.c, dwconv.c, elementwise.c), gathered by table.c.

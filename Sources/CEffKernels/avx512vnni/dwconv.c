@@ -11,27 +11,52 @@
 // stays in L1; padded rows and columns hold the input zero point, which contributes
 // w * (zp - zp) = 0, exactly as the reference skipping the tap.
 //
+// Tuples are built only every T columns (T = 4 for 5x5, 2 for 3x3): an output pixel whose
+// window starts r columns into a tuple uses the weight set shifted by r (tap fx in slot
+// fx + r), which still fits the same ceil(KW/4) groups as long as r + KW <= 4 ceil(KW/4). So
+// 5x5 builds a quarter and 3x3 half of the tuples of a tuple per column, at no extra vpdpbusd.
+//
 // The interleave permutes channels within 128-bit lanes: vector j, lane L, element i holds
 // channel 16L + 4j + i. vpackssdw + vpacksswb at the end undo exactly that, so bias,
 // weights, multipliers and shifts simply use the permuted order.
 //
-// Packed layout, per block of 64 channels (the last one zero-padded), GW = ceil(KW/4):
+// Packed layout, per block of 64 channels (the last one zero-padded), GW = ceil(KW/4),
+// S = min(4, 4 GW - KW + 1) weight sets:
 //   int32 bias'[64]                  position 16j + 4L + i holds channel 16L + 4j + i
-//   int8  w[KH][GW][4 j][4 L][4 i][4 t] = filter[fy][fx = 4g + t][channel 16L + 4j + i]
-//                                    (0 past KW or past C)
+//   int8  w[S r][KH][GW][4 j][4 L][4 i][4 t] = filter[fy][fx = 4g + t - r][channel 16L + 4j + i]
+//                                    (0 outside [0, KW) or past C)
 // Blocks of at most 32 channels (C = 32, tails of 16 or 32) run the same code on ymm (the low
-// two 128-bit lanes of each packed vector). Output pixels go two at a time (one weight load for
-// both). The ring lives on the stack (RING_BYTES = 40 KiB). Horizontal dilation != 1, or rows
-// too wide for the ring even one column at a time, take a direct path (loads + interleave per
-// output pixel) over the same packed weights.
+// two 128-bit lanes of each packed vector). Output pixels go up to eight at a time, one vector
+// of each at a time, so tuples and weights are loaded once for all of them. The ring lives on
+// the stack (RING_BYTES = 40 KiB). Horizontal dilation != 1, or rows too wide for the ring
+// even one column at a time, take a direct path (loads + interleave per output pixel) over
+// the unshifted weights.
 #if defined(__x86_64__)
 #include "common.h"
 #include "../avx2/common.h"  // effk_rq256_* (AVX2 requantization, reused on ymm)
 
 #define RING_BYTES (40 * 1024)
 
+// Weight sets packed per block: set r holds the filter shifted r taps right in its tuple
+// groups (tap fx at slot 4g + t = fx + r), for every r with r + kw <= 4 * ceil(kw / 4), at
+// most 4. A ring tuple then serves output pixels that start up to r columns into it.
+static int32_t dw_shifts(int32_t kw) {
+  const int32_t r = 4 * ((kw + 3) / 4) - kw + 1;
+  return r < 4 ? r : 4;
+}
+
+// Column step T of the ring's tuples for filter width kw and stride sw: the largest of 4, 2, 1
+// whose shifts (multiples of gcd(T, sw) below T) all have a weight set.
+static int32_t dw_tuple_step(int32_t kw, int32_t sw) {
+  for (int32_t t = 4; t > 1; t /= 2) {
+    const int32_t g = sw % t == 0 ? t : sw % 2 == 0 ? 2 : 1;  // gcd(t, sw) for t in {2, 4}
+    if (t - g <= dw_shifts(kw) - 1) return t;
+  }
+  return 1;
+}
+
 static size_t block_bytes(int32_t kh, int32_t kw) {
-  return 256 + (size_t)kh * ((kw + 3) / 4) * 256;
+  return 256 + (size_t)dw_shifts(kw) * kh * ((kw + 3) / 4) * 256;
 }
 
 size_t effk_qs8_dwconv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t c) {
@@ -58,21 +83,25 @@ void effk_qs8_dwconv_pack__avx512vnni(const int8_t *filter, const int32_t *bias,
           memcpy(dst + 4 * (16 * j + 4 * l + i), &v, 4);
         }
     dst += 256;
-    for (int32_t fy = 0; fy < kh; ++fy)
-      for (int32_t g = 0; g < gw; ++g)
-        for (int32_t j = 0; j < 4; ++j)
-          for (int32_t l = 0; l < 4; ++l)
-            for (int32_t i = 0; i < 4; ++i)
-              for (int32_t t = 0; t < 4; ++t) {
-                const int32_t ch = cb + 16 * l + 4 * j + i, fx = 4 * g + t;
-                *dst++ = (uint8_t)((ch < c && fx < kw) ? filter[((size_t)fy * kw + fx) * c + ch] : 0);
-              }
+    for (int32_t r = 0; r < dw_shifts(kw); ++r)
+      for (int32_t fy = 0; fy < kh; ++fy)
+        for (int32_t g = 0; g < gw; ++g)
+          for (int32_t j = 0; j < 4; ++j)
+            for (int32_t l = 0; l < 4; ++l)
+              for (int32_t i = 0; i < 4; ++i)
+                for (int32_t t = 0; t < 4; ++t) {
+                  const int32_t ch = cb + 16 * l + 4 * j + i, fx = 4 * g + t - r;
+                  *dst++ = (uint8_t)((ch < c && fx >= 0 && fx < kw)
+                                         ? filter[((size_t)fy * kw + fx) * c + ch] : 0);
+                }
   }
 }
 
 // Requantization modes (GENERAL of the ring instances): TFLite's integer path, specialized
-// (0) or general (1), or fp32 with the exactness test (RQ_FP, common.h), which clamps bytes.
+// (0) or general (1), or fp32 with the exactness test (RQ_FP, common.h), which clamps bytes;
+// RQ_FPR is RQ_FP for act_min >= zp (ReLU-like: no sign blend).
 #define RQ_FP 2
+#define RQ_FPR 3
 
 // Per-block constants.
 typedef struct {
@@ -118,9 +147,10 @@ EFFK_INLINE512 void dw_consts_init_64(dw_consts_64 *k, const effk_conv2d_params 
 EFFK_INLINE512 void dw_store_64(const dw_consts_64 *k, const __m512i acc[4], int8_t *out,
                              const int GENERAL, const int CLAMP) {
   __m512i r[4];
-  if (GENERAL == RQ_FP) {
+  if (GENERAL >= RQ_FP) {
     __mmask16 failed[4];
-    for (int j = 0; j < 4; ++j) r[j] = effk_rqf512_try(acc[j], k->rqf + 48 * j, &failed[j]);
+    for (int j = 0; j < 4; ++j)
+      r[j] = effk_rqf512_try_t(acc[j], k->rqf + 48 * j, &failed[j], GENERAL == RQ_FPR);
     if (__builtin_expect((failed[0] | failed[1] | failed[2] | failed[3]) != 0, 0))
       for (int j = 0; j < 4; ++j)
         if (failed[j]) r[j] = effk_rq512_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, 0, 0);
@@ -129,7 +159,7 @@ EFFK_INLINE512 void dw_store_64(const dw_consts_64 *k, const __m512i acc[4], int
       r[j] = effk_rq512_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
   }
   __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
-  if (GENERAL == RQ_FP && CLAMP) o = _mm512_min_epi8(_mm512_max_epi8(o, k->lo8), k->hi8);
+  if (GENERAL >= RQ_FP && CLAMP) o = _mm512_min_epi8(_mm512_max_epi8(o, k->lo8), k->hi8);
   _mm512_mask_storeu_epi8(out, k->km, o);
 }
 
@@ -239,11 +269,11 @@ EFFK_INLINE512 void interleave4_32(__m256i q[4], __m256i a, __m256i b, __m256i c
 EFFK_INLINE512 void dw_store_32(const dw_consts_32 *k, const __m256i acc[4], int8_t *out,
                                const int GENERAL, const int CLAMP) {
   __m256i r[4];
-  if (GENERAL == RQ_FP) {
+  if (GENERAL >= RQ_FP) {
     for (int h = 0; h < 2; ++h) {
       __mmask16 failed;
       const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(acc[2 * h]), acc[2 * h + 1], 1);
-      const __m512i v = effk_rqf512_try(x, k->rqf + 48 * h, &failed);
+      const __m512i v = effk_rqf512_try_t(x, k->rqf + 48 * h, &failed, GENERAL == RQ_FPR);
       if (__builtin_expect(failed, 0)) {
         r[2 * h] = effk_rq256_out_t(acc[2 * h], &k->rq[2 * h], k->ozp, k->lo, k->hi, 0, 0);
         r[2 * h + 1] = effk_rq256_out_t(acc[2 * h + 1], &k->rq[2 * h + 1], k->ozp, k->lo, k->hi, 0, 0);
@@ -257,7 +287,7 @@ EFFK_INLINE512 void dw_store_32(const dw_consts_32 *k, const __m256i acc[4], int
       r[j] = effk_rq256_out_t(acc[j], &k->rq[j], k->ozp, k->lo, k->hi, GENERAL, CLAMP);
   }
   __m256i o = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
-  if (GENERAL == RQ_FP && CLAMP) o = _mm256_min_epi8(_mm256_max_epi8(o, k->lo8), k->hi8);
+  if (GENERAL >= RQ_FP && CLAMP) o = _mm256_min_epi8(_mm256_max_epi8(o, k->lo8), k->hi8);
   _mm256_mask_storeu_epi8(out, k->km, o);
 }
 
@@ -293,10 +323,18 @@ typedef void (*ring_fn)(const effk_conv2d_params *, const int8_t *, const void *
   EFFK_RING(r5_21##SUFFIX, FN, CONSTS, 5, 5, RQ_FP, 1)                                          \
   EFFK_RING(rx_11##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, 1, 1)                          \
   EFFK_RING(rx_21##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, RQ_FP, 1)                      \
-  static const ring_fn rings##SUFFIX[3][3][2] = {                                              \
-      {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}, {r3_20##SUFFIX, r3_21##SUFFIX}}, \
-      {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}, {r5_20##SUFFIX, r5_21##SUFFIX}}, \
-      {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}, {rx_21##SUFFIX, rx_21##SUFFIX}}};
+  EFFK_RING(r3_30##SUFFIX, FN, CONSTS, 3, 3, RQ_FPR, 0)                                         \
+  EFFK_RING(r3_31##SUFFIX, FN, CONSTS, 3, 3, RQ_FPR, 1)                                         \
+  EFFK_RING(r5_30##SUFFIX, FN, CONSTS, 5, 5, RQ_FPR, 0)                                         \
+  EFFK_RING(r5_31##SUFFIX, FN, CONSTS, 5, 5, RQ_FPR, 1)                                         \
+  EFFK_RING(rx_31##SUFFIX, FN, CONSTS, p->kernel_h, p->kernel_w, RQ_FPR, 1)                     \
+  static const ring_fn rings##SUFFIX[3][4][2] = {                                              \
+      {{r3_00##SUFFIX, r3_01##SUFFIX}, {r3_10##SUFFIX, r3_11##SUFFIX}, {r3_20##SUFFIX, r3_21##SUFFIX}, \
+       {r3_30##SUFFIX, r3_31##SUFFIX}},                                                          \
+      {{r5_00##SUFFIX, r5_01##SUFFIX}, {r5_10##SUFFIX, r5_11##SUFFIX}, {r5_20##SUFFIX, r5_21##SUFFIX}, \
+       {r5_30##SUFFIX, r5_31##SUFFIX}},                                                          \
+      {{rx_11##SUFFIX, rx_11##SUFFIX}, {rx_11##SUFFIX, rx_11##SUFFIX}, {rx_21##SUFFIX, rx_21##SUFFIX}, \
+       {rx_31##SUFFIX, rx_31##SUFFIX}}};
 EFFK_RINGS(_64, dw_ring_64, dw_consts_64)
 EFFK_RINGS(_32, dw_ring_32, dw_consts_32)
 
@@ -304,14 +342,13 @@ EFFK_RINGS(_32, dw_ring_32, dw_consts_32)
 // RING_BYTES; 0 when even one column does not fit.
 static int32_t ring_chunk(const effk_conv2d_params *p, size_t tuple_bytes) {
   const int32_t kh = p->kernel_h, kw = p->kernel_w, sw = p->stride_w;
-  const int32_t step = (4 % sw == 0) ? sw : 1;
-  const int32_t per_ox = sw / step, per_g = 4 / step, gw = (kw + 3) / 4;
+  const int32_t t = dw_tuple_step(kw, sw), gw = (kw + 3) / 4;
   const int32_t span = (kh - 1) * p->dilation_h + 1;
   if (p->dilation_w != 1 || kh > 16 || span > 64) return 0;
   const int32_t max_nt = (int32_t)(RING_BYTES / tuple_bytes / (size_t)span);
-  const int32_t fixed = (gw - 1) * per_g + 1;  // nt = (chunk - 1) * per_ox + fixed
+  const int32_t fixed = (gw - 1) * (4 / t) + 1;  // nt = (chunk - 1) * sw / t + fixed
   if (max_nt < fixed) return 0;
-  int32_t chunk = (max_nt - fixed) / per_ox + 1;
+  int32_t chunk = (max_nt - fixed) * t / sw + 1;
   if (chunk >= p->out_w) return p->out_w;
   // Even chunks: a narrow last chunk rebuilds as many overlap columns as a wide one.
   const int32_t n = (p->out_w + chunk - 1) / chunk;
@@ -327,7 +364,7 @@ EFFK_T512 void effk_qs8_dwconv_channels_64c4__avx512vnni(
   const size_t bb = block_bytes(kh, kw);
   // Over every channel, not just this range: the path taken must not depend on the tiling.
   const int fp = effk_rqf_usable(mult, shift, c, p->output_zero_point, p->act_min, p->act_max);
-  const int rq = fp ? RQ_FP : effk_rq_general(mult, shift, c);
+  const int rq = fp ? (p->act_min >= p->output_zero_point ? RQ_FPR : RQ_FP) : effk_rq_general(mult, shift, c);
   const int clamp = p->act_min != -128 || p->act_max != 127;
   const int shape = kh == 3 && kw == 3 ? 0 : kh == 5 && kw == 5 ? 1 : 2;
   const int32_t chunk64 = ring_chunk(p, 256), chunk32 = ring_chunk(p, 128);

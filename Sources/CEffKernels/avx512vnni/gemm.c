@@ -87,8 +87,8 @@ static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t
 
 // Requantization modes of a tile: TFLite's integer path, specialized (RQ_INT) or general
 // (RQ_GENERAL), or fp32 with the exactness test (RQ_FP, common.h), which clamps after
-// narrowing to bytes.
-enum { RQ_INT = 0, RQ_GENERAL = 1, RQ_FP = 2 };
+// narrowing to bytes; RQ_FPR is RQ_FP for act_min >= zp (ReLU-like: no sign blend).
+enum { RQ_INT = 0, RQ_GENERAL = 1, RQ_FP = 2, RQ_FPR = 3 };
 
 // One MR x (16*NV) tile: rows a + i*kp (i < MR), all MR rows stored (out_stride apart).
 // rqf: the RQ_FP constants of the tile's first channel group. HALF: the last vector holds at
@@ -98,6 +98,7 @@ EFFK_INLINE512 void tile(const int NV, const int HALF, const int RQ, const int C
                          const int32_t *shift, const float *rqf, int32_t nc, int8_t *out,
                          size_t out_stride, __m512i zp, __m512i lo, __m512i hi) {
   const int NF = HALF ? NV - 1 : NV;  // full (zmm) vectors
+  const int FP = RQ >= RQ_FP, RELU = RQ == RQ_FPR;
   __m512i acc[MR][NVMAX];
   __m256i acc8[MR];
   const int32_t *bias = (const int32_t *)blk;
@@ -133,17 +134,17 @@ EFFK_INLINE512 void tile(const int NV, const int HALF, const int RQ, const int C
     for (int i = 0; i < MR; ++i) acc[i][NF] = _mm512_zextsi256_si512(acc8[i]);
   }
   effk_rq512 q[NVMAX];
-  if (RQ != RQ_FP) {
+  if (!FP) {
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
       q[j] = effk_rq512_load(mult + 16 * j, shift + 16 * j, effk_mask16(nc - 16 * j));
   }
   // RQ_FP: the int32 result is not clamped; the bytes are, after the saturating narrowing.
 #define RQ_OUT(i, j)                                                                          \
-  (RQ == RQ_FP ? effk_rqf512_out(acc[i][j], rqf + 48 * (j), mult + 16 * (j), shift + 16 * (j), \
-                                 effk_mask16(nc - 16 * (j)), zp)                              \
+  (FP ? effk_rqf512_out_t(acc[i][j], rqf + 48 * (j), mult + 16 * (j), shift + 16 * (j), \
+                                 effk_mask16(nc - 16 * (j)), zp, RELU)                        \
                : effk_rq512_out_t(acc[i][j], &q[j], zp, lo, hi, RQ, CLAMP))
-  const int byte_clamp = RQ == RQ_FP && CLAMP;
+  const int byte_clamp = FP && CLAMP;
   const __m512i lo8 = _mm512_set1_epi8((char)_mm_cvtsi128_si32(_mm512_castsi512_si128(lo)));
   const __m512i hi8 = _mm512_set1_epi8((char)_mm_cvtsi128_si32(_mm512_castsi512_si128(hi)));
   if (NV == NVMAX && nc == 16 * NVMAX) {
@@ -153,12 +154,12 @@ EFFK_INLINE512 void tile(const int NV, const int HALF, const int RQ, const int C
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       __m512i v0, v1, v2, v3;
-      if (RQ == RQ_FP) {  // one test for the row's four vectors
+      if (FP) {  // one test for the row's four vectors
         __mmask16 f0, f1, f2, f3;
-        v0 = effk_rqf512_try(acc[i][0], rqf, &f0);
-        v1 = effk_rqf512_try(acc[i][1], rqf + 48, &f1);
-        v2 = effk_rqf512_try(acc[i][2], rqf + 96, &f2);
-        v3 = effk_rqf512_try(acc[i][3], rqf + 144, &f3);
+        v0 = effk_rqf512_try_t(acc[i][0], rqf, &f0, RELU);
+        v1 = effk_rqf512_try_t(acc[i][1], rqf + 48, &f1, RELU);
+        v2 = effk_rqf512_try_t(acc[i][2], rqf + 96, &f2, RELU);
+        v3 = effk_rqf512_try_t(acc[i][3], rqf + 144, &f3, RELU);
         if (__builtin_expect((f0 | f1 | f2 | f3) != 0, 0)) {
           v0 = RQ_OUT(i, 0);
           v1 = RQ_OUT(i, 1);
@@ -209,17 +210,24 @@ EFFK_TILES(0, 2, 0)
 EFFK_TILES(0, 2, 1)
 EFFK_TILES(1, 2, 0)
 EFFK_TILES(1, 2, 1)
+EFFK_TILES(0, 3, 0)
+EFFK_TILES(0, 3, 1)
+EFFK_TILES(1, 3, 0)
+EFFK_TILES(1, 3, 1)
 
 typedef void (*tile_fn)(const uint8_t *, size_t, const uint8_t *, const int32_t *,
                         const int32_t *, const float *, int32_t, int8_t *, size_t, __m512i,
                         __m512i, __m512i);
-// [requantization mode][clamp][nv]; half_tiles: RQ_FP with a last vector of <= 8 channels.
-static const tile_fn tiles[3][2][NVMAX + 1] = {
+// [requantization mode][clamp][nv]; half_tiles: RQ_FP or RQ_FPR with a last vector of <= 8
+// channels.
+static const tile_fn tiles[4][2][NVMAX + 1] = {
     {{0, tile_10_00, tile_20_00, tile_30_00, tile_40_00}, {0, tile_10_01, tile_20_01, tile_30_01, tile_40_01}},
     {{0, tile_10_10, tile_20_10, tile_30_10, tile_40_10}, {0, tile_10_11, tile_20_11, tile_30_11, tile_40_11}},
-    {{0, tile_10_20, tile_20_20, tile_30_20, tile_40_20}, {0, tile_10_21, tile_20_21, tile_30_21, tile_40_21}}};
-static const tile_fn half_tiles[2][NVMAX + 1] = {
-    {0, tile_11_20, tile_21_20, tile_31_20, tile_41_20}, {0, tile_11_21, tile_21_21, tile_31_21, tile_41_21}};
+    {{0, tile_10_20, tile_20_20, tile_30_20, tile_40_20}, {0, tile_10_21, tile_20_21, tile_30_21, tile_40_21}},
+    {{0, tile_10_30, tile_20_30, tile_30_30, tile_40_30}, {0, tile_10_31, tile_20_31, tile_30_31, tile_40_31}}};
+static const tile_fn half_tiles[2][2][NVMAX + 1] = {
+    {{0, tile_11_20, tile_21_20, tile_31_20, tile_41_20}, {0, tile_11_21, tile_21_21, tile_31_21, tile_41_21}},
+    {{0, tile_11_30, tile_21_30, tile_31_30, tile_41_30}, {0, tile_11_31, tile_21_31, tile_31_31, tile_41_31}}};
 
 // The requantization mode of a call, and for RQ_FP its constants for channels [c_begin, c_end)
 // in rqf (EFFK_RQF_MAXN channels' worth).
@@ -228,7 +236,7 @@ EFFK_INLINE512 int rq_mode(const effk_conv2d_params *p, const int32_t *mult, con
   const int32_t n = p->out_c;
   if (effk_rqf_usable(mult, shift, n, p->output_zero_point, p->act_min, p->act_max)) {
     effk_rqf512_prepare(mult + c_begin, shift + c_begin, c_end - c_begin, p->output_zero_point, rqf);
-    return RQ_FP;
+    return p->act_min >= p->output_zero_point ? RQ_FPR : RQ_FP;
   }
   return effk_rq_general(mult, shift, n) ? RQ_GENERAL : RQ_INT;
 }
@@ -246,8 +254,8 @@ EFFK_T512 static void gemm_panel(const uint8_t *a, size_t kp, const uint8_t *pac
   for (int32_t nb = c_begin; nb < c_end; nb += 16 * NVMAX) {
     const int32_t nc = n - nb < 16 * NVMAX ? n - nb : 16 * NVMAX;
     const int nv = (nc + 15) / 16;
-    const int half = rq == RQ_FP && (nc & 15) != 0 && (nc & 15) <= 8;
-    const tile_fn *tf = half ? half_tiles[clamp ? 1 : 0] : tiles[rq][clamp ? 1 : 0];
+    const int half = rq >= RQ_FP && (nc & 15) != 0 && (nc & 15) <= 8;
+    const tile_fn *tf = half ? half_tiles[rq - RQ_FP][clamp ? 1 : 0] : tiles[rq][clamp ? 1 : 0];
     const float *rqf_nb = rqf + (size_t)(nb - c_begin) / 16 * 48;
     if (m == MR) {
       tf[nv](a, kp, blk, mult + nb, shift + nb, rqf_nb, nc, out + nb, (size_t)n, zp, lo, hi);
