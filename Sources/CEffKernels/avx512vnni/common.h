@@ -184,6 +184,20 @@ EFFK_INLINE512 __m512i effk_rqf512_try(__m512i x, const float *tab, __mmask16 *f
   return effk_rqf512_try_t(x, tab, failed, 0);
 }
 
+// Requantization modes of the kernels of this folder, chosen once per call: TFLite's integer
+// path, specialized (RQ_INT: no positive shift, no INT32_MIN multiplier) or general
+// (RQ_GENERAL), or fp32 with the exactness test (RQ_FP), which leaves the clamp to the bytes;
+// RQ_FPR is RQ_FP under a ReLU-like clamp (act_min >= zp: no sign blend, see above).
+enum { RQ_INT = 0, RQ_GENERAL = 1, RQ_FP = 2, RQ_FPR = 3 };
+
+// The mode of a per-channel requantization of n channels (the fp32 modes need
+// effk_rqf512_prepare's constants).
+static inline int effk_rq_mode(const int32_t *mult, const int32_t *shift, int32_t n, int32_t zp,
+                               int32_t act_min, int32_t act_max) {
+  if (effk_rqf_usable(mult, shift, n, zp, act_min, act_max)) return act_min >= zp ? RQ_FPR : RQ_FP;
+  return effk_rq_general(mult, shift, n) ? RQ_GENERAL : RQ_INT;
+}
+
 // The same with the exact path folded in: mult/shift/k the group's integer parameters.
 EFFK_INLINE512 __m512i effk_rqf512_out_t(__m512i x, const float *tab, const int32_t *mult,
                                          const int32_t *shift, __mmask16 k, __m512i zp,

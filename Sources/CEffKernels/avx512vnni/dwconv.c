@@ -97,11 +97,7 @@ void effk_qs8_dwconv_pack__avx512vnni(const int8_t *filter, const int32_t *bias,
   }
 }
 
-// Requantization modes (GENERAL of the ring instances): TFLite's integer path, specialized
-// (0) or general (1), or fp32 with the exactness test (RQ_FP, common.h), which clamps bytes;
-// RQ_FPR is RQ_FP for act_min >= zp (ReLU-like: no sign blend).
-#define RQ_FP 2
-#define RQ_FPR 3
+// GENERAL of the ring instances below is the requantization mode (RQ_*, common.h).
 
 // Per-block constants.
 typedef struct {
@@ -363,8 +359,8 @@ EFFK_T512 void effk_qs8_dwconv_channels_64c4__avx512vnni(
   const int32_t kh = p->kernel_h, kw = p->kernel_w, c = p->in_c;
   const size_t bb = block_bytes(kh, kw);
   // Over every channel, not just this range: the path taken must not depend on the tiling.
-  const int fp = effk_rqf_usable(mult, shift, c, p->output_zero_point, p->act_min, p->act_max);
-  const int rq = fp ? (p->act_min >= p->output_zero_point ? RQ_FPR : RQ_FP) : effk_rq_general(mult, shift, c);
+  const int rq = effk_rq_mode(mult, shift, c, p->output_zero_point, p->act_min, p->act_max);
+  const int fp = rq >= RQ_FP;
   const int clamp = p->act_min != -128 || p->act_max != 127;
   const int shape = kh == 3 && kw == 3 ? 0 : kh == 5 && kw == 5 ? 1 : 2;
   const int32_t chunk64 = ring_chunk(p, 256), chunk32 = ring_chunk(p, 128);

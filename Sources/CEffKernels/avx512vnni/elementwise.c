@@ -37,9 +37,8 @@ EFFK_INLINE512 __m512i load16(const int8_t *p, size_t left) {
   return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(effk_mask16((int32_t)left), p));
 }
 
-// ADD and MUL's requantization modes (their GENERAL argument): the integer path, specialized
-// (0) or general (1), or fp32 with an exactness test (RQ_FP).
-#define RQ_FP 2
+// ADD and MUL's GENERAL argument is the requantization mode: RQ_INT, RQ_GENERAL or RQ_FP
+// (common.h; ADD's fp32 path has its own constants and bound, below).
 
 // ADD in fp32. The reference computes f1 = RQ((a - zp1) << 20), f2 likewise (TFLite's
 // MultiplyByQuantizedMultiplier, common.h), then out = RQ_out(f1 + f2) + zp_out. Each fi is

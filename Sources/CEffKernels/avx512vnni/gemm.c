@@ -85,11 +85,6 @@ static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t
   }
 }
 
-// Requantization modes of a tile: TFLite's integer path, specialized (RQ_INT) or general
-// (RQ_GENERAL), or fp32 with the exactness test (RQ_FP, common.h), which clamps after
-// narrowing to bytes; RQ_FPR is RQ_FP for act_min >= zp (ReLU-like: no sign blend).
-enum { RQ_INT = 0, RQ_GENERAL = 1, RQ_FP = 2, RQ_FPR = 3 };
-
 // One MR x (16*NV) tile: rows a + i*kp (i < MR), all MR rows stored (out_stride apart).
 // rqf: the RQ_FP constants of the tile's first channel group. HALF: the last vector holds at
 // most 8 channels (N = 24, 40, ...) and accumulates on ymm, half a zmm vpdpbusd.
@@ -229,16 +224,14 @@ static const tile_fn half_tiles[2][2][NVMAX + 1] = {
     {{0, tile_11_20, tile_21_20, tile_31_20, tile_41_20}, {0, tile_11_21, tile_21_21, tile_31_21, tile_41_21}},
     {{0, tile_11_30, tile_21_30, tile_31_30, tile_41_30}, {0, tile_11_31, tile_21_31, tile_31_31, tile_41_31}}};
 
-// The requantization mode of a call, and for RQ_FP its constants for channels [c_begin, c_end)
-// in rqf (EFFK_RQF_MAXN channels' worth).
+// The requantization mode of a call (common.h), and for the fp32 modes its constants for
+// channels [c_begin, c_end) in rqf (EFFK_RQF_MAXN channels' worth).
 EFFK_INLINE512 int rq_mode(const effk_conv2d_params *p, const int32_t *mult, const int32_t *shift,
                            int32_t c_begin, int32_t c_end, float *rqf) {
-  const int32_t n = p->out_c;
-  if (effk_rqf_usable(mult, shift, n, p->output_zero_point, p->act_min, p->act_max)) {
+  const int rq = effk_rq_mode(mult, shift, p->out_c, p->output_zero_point, p->act_min, p->act_max);
+  if (rq >= RQ_FP)
     effk_rqf512_prepare(mult + c_begin, shift + c_begin, c_end - c_begin, p->output_zero_point, rqf);
-    return p->act_min >= p->output_zero_point ? RQ_FPR : RQ_FP;
-  }
-  return effk_rq_general(mult, shift, n) ? RQ_GENERAL : RQ_INT;
+  return rq;
 }
 
 // Output channels [c_begin, c_end) (c_begin a multiple of 64) for the MR panel rows; m < MR
