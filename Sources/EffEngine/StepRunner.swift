@@ -188,7 +188,17 @@ struct StepRunner {
                 withUnsafePointer(to: p) { pp in withUnsafePointer(to: bc) { effk_qs8_mul_broadcast__scalar(pp, $0, i8(x1), i8(x2), i8(y)) } }
             }
         case let .meanHW(p, x, y):
-            single { withUnsafePointer(to: p) { k.mean_hw($0, i8(x), i8(y)) } }
+            // Channel blocks, where the table can: squeeze-excitation's MEANs (B0: 17 of them,
+            // the first over 112×112) were one lane's work while the others waited. A block
+            // is worth a tile from ~4 K pixels.
+            if let channels = k.mean_hw_channels, k.mean_hw_channel_block > 0 {
+                let block = Int(k.mean_hw_channel_block), c = Int(p.c), hw = Int(p.h * p.w)
+                tiled((c + block - 1) / block, minTile: max(1, 4096 / max(hw, 1))) { a, b in
+                    withUnsafePointer(to: p) { channels($0, i8(x), i8(y), Int32(a * block), Int32(min(c, b * block))) }
+                }
+            } else {
+                single { withUnsafePointer(to: p) { k.mean_hw($0, i8(x), i8(y)) } }
+            }
         case let .averagePool(p, x, y):
             single { withUnsafePointer(to: p) { effk_qs8_avgpool2d__scalar($0, i8(x), i8(y), 0, p.out_h) } }
         case let .softmax(p, x, y, rows, depth):

@@ -1125,7 +1125,7 @@ static void test_lookup(const effk_isa_kernels *k) {
 static void test_mean(const effk_isa_kernels *k) {
   test_result r;
   tr_begin(&r, k->name, "mean_hw");
-  static const int32_t hw[][2] = {{1, 1}, {7, 7}, {1, 5}, {3, 2}, {14, 14}, {4, 4}, {112, 112},
+  static const int32_t hw[][2] = {{1, 1}, {7, 7}, {1, 5}, {3, 2}, {14, 14}, {4, 4}, {112, 112}, {16, 16}, {17, 16}, {56, 56},
                                   {2, 9}, {10, 1}};
   static const int32_t chans[] = {1, 3, 15, 16, 17, 32, 63, 64, 65, 100, 1280};
   for (int i = 0; i < (int)(sizeof hw / sizeof hw[0]); ++i)
@@ -1154,6 +1154,34 @@ static void test_mean(const effk_isa_kernels *k) {
         tr_fail(&r, "%dx%dx%d zp %d/%d mult %d shift %d: channel %ld got %d want %d", mp.h, mp.w,
                 mp.c, mp.input_zero_point, mp.output_zero_point, mp.multiplier, mp.shift, d,
                 out[d], ref[d]);
+      if (k->mean_hw_channels) {
+        // Channel ranges: the pieces of a random cut at block boundaries give every channel,
+        // and one piece writes only its own channels.
+        const int32_t blk = k->mean_hw_channel_block, nb = (mp.c + blk - 1) / blk;
+        memset(out, SENTINEL, (size_t)mp.c);
+        for (int32_t b0 = 0; b0 < nb;) {
+          const int32_t b1 = b0 + 1 + rnd_pick(3) > nb ? nb : b0 + 1 + rnd_pick(3);
+          k->mean_hw_channels(&mp, in, out, b0 * blk, b1 * blk < mp.c ? b1 * blk : mp.c);
+          b0 = b1;
+        }
+        ++r.cases;
+        d = first_diff(ref, out, (size_t)mp.c);
+        if (d >= 0)
+          tr_fail(&r, "mean_hw_channels pieces %dx%dx%d: channel %ld got %d want %d", mp.h, mp.w,
+                  mp.c, d, out[d], ref[d]);
+        const int32_t b = rnd_pick(nb), c0 = b * blk, c1 = (b + 1) * blk < mp.c ? (b + 1) * blk : mp.c;
+        memset(out, SENTINEL, (size_t)mp.c);
+        k->mean_hw_channels(&mp, in, out, c0, c1);
+        ++r.cases;
+        for (int32_t ch = 0; ch < mp.c; ++ch) {
+          const int in_range = ch >= c0 && ch < c1;
+          if (in_range ? out[ch] != ref[ch] : out[ch] != (int8_t)SENTINEL) {
+            tr_fail(&r, "mean_hw_channels [%d,%d) of %dx%dx%d: channel %d got %d want %d", c0, c1,
+                    mp.h, mp.w, mp.c, ch, out[ch], in_range ? ref[ch] : (int8_t)SENTINEL);
+            break;
+          }
+        }
+      }
       free(in);
       free(ref);
       free(out);
@@ -1599,7 +1627,8 @@ static void test_dispatch(const char *only) {
         !k->conv_pack || !k->conv || !k->dwconv_packed_size || !k->dwconv_pack || !k->dwconv ||
         !k->add || !k->mul || !k->mul_channel || !k->lookup || !k->mean_hw ||
         !k->fc_packed_size || !k->fc_pack || !k->fc || k->conv1x1_mr < 1 ||
-        !k->frame_row_to_rgb8 || !k->rgb8_resize_row_h)
+        !k->frame_row_to_rgb8 || !k->rgb8_resize_row_h ||
+        (k->mean_hw_channels != NULL) != (k->mean_hw_channel_block > 0))
       tr_fail(&r, "table %s has an empty entry", name);
   }
   tr_end(&r);

@@ -128,6 +128,8 @@ void effk_qs8_mul_channel__avx2(const effk_mul_params *p, const int8_t *a, const
                                 int8_t *out, int32_t c, int32_t pixel_begin, int32_t pixel_end);
 void effk_qs8_lookup__avx2(const int8_t table[256], const int8_t *in, int8_t *out, size_t n);
 void effk_qs8_mean_hw__avx2(const effk_mean_params *p, const int8_t *input, int8_t *output);
+void effk_qs8_mean_hw_channels__avx2(const effk_mean_params *p, const int8_t *input,
+                                     int8_t *output, int32_t c_begin, int32_t c_end);
 
 // FULLY_CONNECTED (fc.c).
 size_t effk_qs8_fc_packed_size__avx2(int32_t in_c, int32_t out_c);

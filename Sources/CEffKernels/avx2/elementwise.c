@@ -117,15 +117,17 @@ EFFK_T256 void effk_qs8_lookup__avx2(const int8_t table[256], const int8_t *in, 
 }
 
 // MEAN over H and W: int32 column sums, 32 channels per pass (tail through a buffer).
-EFFK_T256 void effk_qs8_mean_hw__avx2(const effk_mean_params *p, const int8_t *input,
-                                      int8_t *output) {
+// Channels [c_begin, c_end), c_begin a multiple of 32.
+EFFK_T256 void effk_qs8_mean_hw_channels__avx2(const effk_mean_params *p, const int8_t *input,
+                                               int8_t *output, int32_t c_begin, int32_t c_end) {
   const int32_t hw = p->h * p->w, c = p->c;
+  if (c_end > c) c_end = c;
   const effk_rq256 q = effk_rq256_uniform(p->multiplier, p->shift);
   const __m256i corr = _mm256_set1_epi32(
       (int32_t)(uint32_t)((uint64_t)(int64_t)p->input_zero_point * (uint64_t)(int64_t)hw));
   const __m256i ozp = _mm256_set1_epi32(p->output_zero_point);
   const __m256i lo = _mm256_set1_epi32(-128), hi = _mm256_set1_epi32(127);
-  for (int32_t cb = 0; cb < c; cb += 32) {
+  for (int32_t cb = c_begin; cb < c_end; cb += 32) {
     const int32_t nc = c - cb < 32 ? c - cb : 32;
     __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                     _mm256_setzero_si256()};
@@ -145,5 +147,10 @@ EFFK_T256 void effk_qs8_mean_hw__avx2(const effk_mean_params *p, const int8_t *i
              (size_t)(nc - 8 * j));
     }
   }
+}
+
+EFFK_T256 void effk_qs8_mean_hw__avx2(const effk_mean_params *p, const int8_t *input,
+                                      int8_t *output) {
+  effk_qs8_mean_hw_channels__avx2(p, input, output, 0, p->c);
 }
 #endif

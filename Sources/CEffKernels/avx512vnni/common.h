@@ -256,6 +256,8 @@ void effk_qs8_lookup__avx512vnni(const int8_t table[256], const int8_t *in, int8
                                  size_t n);
 void effk_qs8_mean_hw__avx512vnni(const effk_mean_params *p, const int8_t *input,
                                   int8_t *output);
+void effk_qs8_mean_hw_channels__avx512vnni(const effk_mean_params *p, const int8_t *input,
+                                           int8_t *output, int32_t c_begin, int32_t c_end);
 
 // FULLY_CONNECTED (fc.c).
 size_t effk_qs8_fc_packed_size__avx512vnni(int32_t in_c, int32_t out_c);

@@ -107,6 +107,7 @@ typedef struct {
   __m512i ozp, lo, hi, zpf;  // zpf: the input zero point, sign-flipped, in every byte
   __m512i lo8, hi8;           // the activation range in every byte (RQ_FP)
   __mmask64 km;               // channels of this block
+  int full;                   // all 64 (plain loads: masked ones split across cache lines cost more)
   const uint8_t *w;           // weights of this block
 } dw_consts_64;
 
@@ -137,6 +138,7 @@ EFFK_INLINE512 void dw_consts_init_64(dw_consts_64 *k, const effk_conv2d_params 
   k->hi8 = _mm512_set1_epi8((char)p->act_max);
   k->zpf = _mm512_set1_epi8((char)(p->input_zero_point ^ 0x80));
   k->km = effk_mask64(nc);
+  k->full = nc == 64;
   k->w = blk + 256;
 }
 
@@ -223,6 +225,7 @@ typedef struct {
   __m256i bias[4];
   __m256i ozp, lo, hi, zpf, lo8, hi8;
   __mmask32 km;
+  int full;  // all 32
   const uint8_t *w;
 } dw_consts_32;
 
@@ -250,6 +253,7 @@ EFFK_INLINE512 void dw_consts32_init(dw_consts_32 *k, const effk_conv2d_params *
   k->hi8 = _mm256_set1_epi8((char)p->act_max);
   k->zpf = _mm256_set1_epi8((char)(p->input_zero_point ^ 0x80));
   k->km = nc >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << nc) - 1);
+  k->full = nc >= 32;
   k->w = blk + 256;
 }
 

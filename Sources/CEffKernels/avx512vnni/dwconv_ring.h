@@ -39,7 +39,8 @@ EFFK_INLINE512 void DW_NAME(build_row)(const DW_CONSTS *k, const effk_conv2d_par
   const int32_t ix = xs - p->pad_left;
 #define EFFK_COL(ix_)                                                                       \
   ((ix_) >= 0 && (ix_) < in_w                                                               \
-       ? DW_XOR(DW_MASKZ_LOAD8(k->km, row + (size_t)(ix_) * c), flip)   \
+       ? DW_XOR(k->full ? DW_LOADU(row + (size_t)(ix_) * c)                              \
+                        : DW_MASKZ_LOAD8(k->km, row + (size_t)(ix_) * c), flip)             \
        : k->zpf)
 #define EFFK_PUT(t_, a_, b_, c_, d_)                                                   \
   do {                                                                                \

@@ -262,9 +262,15 @@ EFFK_T512 void effk_qs8_mul_channel__avx512vnni(const effk_mul_params *p, const 
     }
     return;
   }
+  // Laid out per call (per tile), so in vectors: a scalar loop with a division per entry
+  // cost more than the multiply itself on 7x7x1152 tiles.
   int32_t bx[MUL_CHANNEL_MAX + 64] __attribute__((aligned(64)));
-  for (int32_t i = 0; i < c + 64; ++i)
-    bx[i] = (int32_t)(uint16_t)(int16_t)(channel[i % c] + p->input2_offset);
+  const __m512i off2 = _mm512_set1_epi32(p->input2_offset), low16 = _mm512_set1_epi32(0xFFFF);
+  for (int32_t i = 0; i < c; i += 16) {  // (uint16_t)(int16_t)(channel + offset), |.| <= 255
+    const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(effk_mask16(c - i), channel + i));
+    _mm512_mask_storeu_epi32(bx + i, effk_mask16(c - i), _mm512_and_si512(_mm512_add_epi32(x, off2), low16));
+  }
+  for (int32_t i = c; i < c + 64; ++i) bx[i] = bx[i - c];  // entry i is channel i % c
   const size_t first = (size_t)pixel_begin * c, n = (size_t)(pixel_end - pixel_begin) * c;
   if (k.rq == RQ_FP)
     mul_channel_run(&k, bx, c, a + first, out + first, n, RQ_FP);
@@ -315,31 +321,53 @@ void effk_qs8_lookup__avx512vnni(const int8_t table[256], const int8_t *in, int8
     lookup_bw(table, in, out, n);
 }
 
-// MEAN over H and W: int32 column sums, 64 channels per pass.
-EFFK_T512 void effk_qs8_mean_hw__avx512vnni(const effk_mean_params *p, const int8_t *input,
-                                            int8_t *output) {
+// MEAN over H and W, channels [c_begin, c_end) (c_begin a multiple of 64), 64 channels per
+// pass. Each pixel's bytes, made unsigned (x ^ 0x80 == x + 128), are summed in 16-bit lanes
+// (vpunpck{l,h}bw with zero: two adds per 64 channels, where int32 lanes took four sign
+// extensions and four adds) for up to 256 pixels (255 * 256 < 2^16), then widened into int32
+// sums. sum(x + 128) - 128 hw is the reference's int32 sum exactly (hw * 255 < 2^31). The
+// unpacks leave channel 16L + 4j + i (128-bit lane L) in int32 vector j, lane L, element i;
+// vpackssdw + vpacksswb put them back in order (and saturate, as the clamp to [-128, 127]).
+EFFK_T512 void effk_qs8_mean_hw_channels__avx512vnni(const effk_mean_params *p,
+                                                     const int8_t *input, int8_t *output,
+                                                     int32_t c_begin, int32_t c_end) {
   const int32_t hw = p->h * p->w, c = p->c;
+  if (c_end > c) c_end = c;
   const effk_rq512 q = effk_rq512_uniform(p->multiplier, p->shift);
-  // temp_sum - zp * num_elements, narrowed to int32 (wrapping, as the reference's narrowing).
-  const __m512i corr = _mm512_set1_epi32((int32_t)(uint32_t)((uint64_t)(int64_t)p->input_zero_point *
+  // 128 hw for the flip, and temp_sum - zp * num_elements (wrapping, as the reference's
+  // narrowing to int32).
+  const __m512i corr = _mm512_set1_epi32((int32_t)(uint32_t)((uint64_t)(int64_t)(p->input_zero_point + 128) *
                                                              (uint64_t)(int64_t)hw));
   const __m512i ozp = _mm512_set1_epi32(p->output_zero_point);
   const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
-  for (int32_t cb = 0; cb < c; cb += 64) {
-    __mmask16 km[4];
-    for (int j = 0; j < 4; ++j) km[j] = effk_mask16(c - cb - 16 * j);
-    __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                    _mm512_setzero_si512()};
+  const __m512i flip = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+  for (int32_t cb = c_begin; cb < c_end; cb += 64) {
+    const int32_t nc = c - cb < 64 ? c - cb : 64;
+    const __mmask64 km = effk_mask64(nc);
+    __m512i s[4] = {zero, zero, zero, zero};
     const int8_t *src = input + cb;
-    for (int32_t i = 0; i < hw; ++i, src += c)
-      for (int j = 0; j < 4; ++j)
-        if (km[j])
-          s[j] = _mm512_add_epi32(s[j], _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(km[j], src + 16 * j)));
-    for (int j = 0; j < 4; ++j) {
-      if (!km[j]) break;
-      const __m512i v = effk_rq512_out(_mm512_sub_epi32(s[j], corr), &q, ozp, lo, hi);
-      _mm512_mask_cvtepi32_storeu_epi8(output + cb + 16 * j, km[j], v);
+    for (int32_t i0 = 0; i0 < hw; i0 += 256) {
+      const int32_t i1 = hw - i0 < 256 ? hw : i0 + 256;
+      __m512i s16lo = zero, s16hi = zero;
+      for (int32_t i = i0; i < i1; ++i, src += c) {
+        const __m512i x = _mm512_xor_si512(nc == 64 ? _mm512_loadu_si512(src) : _mm512_maskz_loadu_epi8(km, src), flip);
+        s16lo = _mm512_add_epi16(s16lo, _mm512_unpacklo_epi8(x, zero));
+        s16hi = _mm512_add_epi16(s16hi, _mm512_unpackhi_epi8(x, zero));
+      }
+      s[0] = _mm512_add_epi32(s[0], _mm512_unpacklo_epi16(s16lo, zero));
+      s[1] = _mm512_add_epi32(s[1], _mm512_unpackhi_epi16(s16lo, zero));
+      s[2] = _mm512_add_epi32(s[2], _mm512_unpacklo_epi16(s16hi, zero));
+      s[3] = _mm512_add_epi32(s[3], _mm512_unpackhi_epi16(s16hi, zero));
     }
+    __m512i v[4];
+    for (int j = 0; j < 4; ++j) v[j] = effk_rq512_out(_mm512_sub_epi32(s[j], corr), &q, ozp, lo, hi);
+    const __m512i o = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+    _mm512_mask_storeu_epi8(output + cb, km, o);
   }
+}
+
+EFFK_T512 void effk_qs8_mean_hw__avx512vnni(const effk_mean_params *p, const int8_t *input,
+                                            int8_t *output) {
+  effk_qs8_mean_hw_channels__avx512vnni(p, input, output, 0, p->c);
 }
 #endif

@@ -307,14 +307,26 @@ EFFK_T512 void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_pa
   const int clamp = p->act_min != -128 || p->act_max != 127;
   for (int32_t px = pixel_begin; px < pixel_end; px += MR) {
     const int32_t m = pixel_end - px < MR ? pixel_end - px : MR;
-    for (int32_t i = 0; i < m; ++i) {
-      const int8_t *src = input + (size_t)(px + i) * k;
-      uint8_t *dst = panel + (size_t)i * kp;
-      int32_t q = 0;
-      for (; q + 64 <= k; q += 64)
-        _mm512_storeu_si512(dst + q, _mm512_xor_si512(_mm512_loadu_si512(src + q), flip));
-      if (q < k)  // the K tail; bytes up to kp meet zero weights, any value will do
-        _mm512_storeu_si512(dst + q, _mm512_xor_si512(_mm512_maskz_loadu_epi8(effk_mask64(k - q), src + q), flip));
+    if (kp == (size_t)k) {
+      // Panel rows are the input's pixels back to back: one flat copy, whole vectors. Per row,
+      // small K (16, 24, 40) would take a line-splitting masked load and store each.
+      const int8_t *src = input + (size_t)px * k;
+      const size_t bytes = (size_t)m * kp;
+      size_t q = 0;
+      for (; q + 64 <= bytes; q += 64)
+        _mm512_storeu_si512(panel + q, _mm512_xor_si512(_mm512_loadu_si512(src + q), flip));
+      if (q < bytes)
+        _mm512_storeu_si512(panel + q, _mm512_xor_si512(_mm512_maskz_loadu_epi8(effk_mask64((int32_t)(bytes - q)), src + q), flip));
+    } else {
+      for (int32_t i = 0; i < m; ++i) {
+        const int8_t *src = input + (size_t)(px + i) * k;
+        uint8_t *dst = panel + (size_t)i * kp;
+        int32_t q = 0;
+        for (; q + 64 <= k; q += 64)
+          _mm512_storeu_si512(dst + q, _mm512_xor_si512(_mm512_loadu_si512(src + q), flip));
+        if (q < k)  // the K tail; bytes up to kp meet zero weights, any value will do
+          _mm512_storeu_si512(dst + q, _mm512_xor_si512(_mm512_maskz_loadu_epi8(effk_mask64(k - q), src + q), flip));
+      }
     }
     if (m < MR) memset(panel + (size_t)m * kp, 0x80, (size_t)(MR - m) * kp);
     gemm_panel(panel, kp, (const uint8_t *)packed, n, c_begin, c_end, mult, shift, rqf,

@@ -28,5 +28,7 @@ const effk_isa_kernels effk_kernels__avx512vnni = {
     .fc = effk_qs8_fc__avx512vnni,
     .frame_row_to_rgb8 = effk_frame_row_to_rgb8__avx2,
     .rgb8_resize_row_h = effk__rgb8_resize_row_h__avx2,
+    .mean_hw_channels = effk_qs8_mean_hw_channels__avx512vnni,
+    .mean_hw_channel_block = 64,
 };
 #endif

@@ -99,6 +99,13 @@ typedef struct effk_isa_kernels {
   // converted row. Byte for byte the scalar pass; reads only the row's 3 * in_w bytes.
   void (*rgb8_resize_row_h)(const uint8_t *row, int32_t in_w, const int32_t *bounds,
                             const int32_t *kk, int32_t ksize, int32_t out_w, uint8_t *dst);
+
+  // mean_hw over channels [c_begin, c_end) only (c_begin a multiple of mean_hw_channel_block,
+  // c_end a multiple of it or C): the same bytes there, nothing else written. Lets the engine
+  // split a MEAN by channels. NULL (block 0) where the ISA has none; MEAN then runs whole.
+  void (*mean_hw_channels)(const effk_mean_params *p, const int8_t *input, int8_t *output,
+                           int32_t c_begin, int32_t c_end);
+  int32_t mean_hw_channel_block;
 } effk_isa_kernels;
 
 // The table for a named ISA, or NULL when this build or this CPU lacks it.

@@ -15,11 +15,14 @@ static inline int8x16_t finish16(const effk_mean_params *p, const int32x4_t s[4]
   return effk_neon_clamp_narrow(r[0], r[1], r[2], r[3], vdupq_n_s32(-128), vdupq_n_s32(127));
 }
 
-void effk_qs8_mean_hw__neon(const effk_mean_params *p, const int8_t *input, int8_t *output) {
+// Channels [c_begin, c_end), c_begin a multiple of 16.
+void effk_qs8_mean_hw_channels__neon(const effk_mean_params *p, const int8_t *input,
+                                     int8_t *output, int32_t c_begin, int32_t c_end) {
   const int32_t hw = p->h * p->w, c = p->c;
-  if (c <= 0) return;
+  if (c_end > c) c_end = c;
+  if (c_end <= c_begin) return;
   const effk_neon_quant q = effk_neon_quant_dup(p->multiplier, p->shift);
-  for (int32_t ch = 0; ch < c; ch += 16) {
+  for (int32_t ch = c_begin; ch < c_end; ch += 16) {
     const int32_t n = c - ch < 16 ? c - ch : 16;
     int32x4_t s[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
     for (int32_t i0 = 0; i0 < hw; i0 += 256) {
@@ -40,6 +43,10 @@ void effk_qs8_mean_hw__neon(const effk_mean_params *p, const int8_t *input, int8
     }
     effk_neon_store_partial(output + ch, finish16(p, s, q, hw), n);
   }
+}
+
+void effk_qs8_mean_hw__neon(const effk_mean_params *p, const int8_t *input, int8_t *output) {
+  effk_qs8_mean_hw_channels__neon(p, input, output, 0, p->c);
 }
 
 #endif
