@@ -53,48 +53,7 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-typedef struct {
-  const char *label;
-  int kind;  // 0 conv1x1, 1 depthwise, 2 conv (im2col)
-  int32_t h, w, in_c, out_c, k, s;  // output size
-  int count;                        // occurrences in EfficientNet-Lite0
-} shape;
-
-// Every convolution of EfficientNet-Lite0 at 224x224, as scripts/bench-kernels.
-static const shape shapes[] = {
-    {"stem 3x3s2 112x112 3->32", 2, 112, 112, 3, 32, 3, 2, 1},
-    {"1x1 112x112 32->16", 0, 112, 112, 32, 16, 1, 1, 1},
-    {"1x1 112x112 16->96", 0, 112, 112, 16, 96, 1, 1, 1},
-    {"1x1 56x56 96->24", 0, 56, 56, 96, 24, 1, 1, 1},
-    {"1x1 56x56 24->144", 0, 56, 56, 24, 144, 1, 1, 2},
-    {"1x1 56x56 144->24", 0, 56, 56, 144, 24, 1, 1, 1},
-    {"1x1 28x28 144->40", 0, 28, 28, 144, 40, 1, 1, 1},
-    {"1x1 28x28 40->240", 0, 28, 28, 40, 240, 1, 1, 2},
-    {"1x1 28x28 240->40", 0, 28, 28, 240, 40, 1, 1, 1},
-    {"1x1 14x14 240->80", 0, 14, 14, 240, 80, 1, 1, 1},
-    {"1x1 14x14 80->480", 0, 14, 14, 80, 480, 1, 1, 3},
-    {"1x1 14x14 480->80", 0, 14, 14, 480, 80, 1, 1, 2},
-    {"1x1 14x14 480->112", 0, 14, 14, 480, 112, 1, 1, 1},
-    {"1x1 14x14 112->672", 0, 14, 14, 112, 672, 1, 1, 3},
-    {"1x1 14x14 672->112", 0, 14, 14, 672, 112, 1, 1, 2},
-    {"1x1 7x7 672->192", 0, 7, 7, 672, 192, 1, 1, 1},
-    {"1x1 7x7 192->1152", 0, 7, 7, 192, 1152, 1, 1, 4},
-    {"1x1 7x7 1152->192", 0, 7, 7, 1152, 192, 1, 1, 3},
-    {"1x1 7x7 1152->320", 0, 7, 7, 1152, 320, 1, 1, 1},
-    {"1x1 7x7 320->1280", 0, 7, 7, 320, 1280, 1, 1, 1},
-    {"dw3x3s1 112x112x32", 1, 112, 112, 32, 32, 3, 1, 1},
-    {"dw3x3s2 56x56x96", 1, 56, 56, 96, 96, 3, 2, 1},
-    {"dw3x3s1 56x56x144", 1, 56, 56, 144, 144, 3, 1, 1},
-    {"dw5x5s2 28x28x144", 1, 28, 28, 144, 144, 5, 2, 1},
-    {"dw5x5s1 28x28x240", 1, 28, 28, 240, 240, 5, 1, 1},
-    {"dw3x3s2 14x14x240", 1, 14, 14, 240, 240, 3, 2, 1},
-    {"dw3x3s1 14x14x480", 1, 14, 14, 480, 480, 3, 1, 2},
-    {"dw5x5s1 14x14x480", 1, 14, 14, 480, 480, 5, 1, 1},
-    {"dw5x5s1 14x14x672", 1, 14, 14, 672, 672, 5, 1, 2},
-    {"dw5x5s2 7x7x672", 1, 7, 7, 672, 672, 5, 2, 1},
-    {"dw5x5s1 7x7x1152", 1, 7, 7, 1152, 1152, 5, 1, 3},
-    {"dw3x3s1 7x7x1152", 1, 7, 7, 1152, 1152, 3, 1, 1},
-};
+#include "lite0_shapes.h"
 
 static void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
@@ -123,9 +82,9 @@ int main(int argc, char **argv) {
   double total_a[3] = {0}, total_b[3] = {0};
   int differ = 0;
   printf("%-26s %10s %10s %7s %7s\n", "shape", "A us", "B us", "B/A", "min B/A");
-  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; ++si) {
-    const shape *b = &shapes[si];
-    if (*filter && !strstr(b->label, filter)) continue;
+  for (size_t si = 0; si < sizeof bench_shapes / sizeof bench_shapes[0]; ++si) {
+    const bench_shape *b = &bench_shapes[si];
+    if (b->kind > 2 || (*filter && !strstr(b->label, filter))) continue;  // no FC here
     effk_conv2d_params p;
     memset(&p, 0, sizeof p);
     p.out_h = b->h;
