@@ -86,26 +86,7 @@ int main(int argc, char **argv) {
     const bench_shape *b = &bench_shapes[si];
     if (b->kind > 2 || (*filter && !strstr(b->label, filter))) continue;  // no FC here
     effk_conv2d_params p;
-    memset(&p, 0, sizeof p);
-    p.out_h = b->h;
-    p.out_w = b->w;
-    p.in_c = b->in_c;
-    p.out_c = b->kind == 1 ? b->in_c : b->out_c;
-    p.kernel_h = p.kernel_w = b->k;
-    p.stride_h = p.stride_w = b->s;
-    p.dilation_h = p.dilation_w = 1;
-    p.in_h = b->h * b->s;
-    p.in_w = b->w * b->s;
-    p.depth_multiplier = 1;
-    const int32_t pad = (b->h - 1) * b->s + b->k - p.in_h;  // SAME
-    p.pad_top = p.pad_left = pad > 0 ? pad / 2 : 0;
-    // Lite0's activations, as bench-kernels: ReLU6 (zero point -128, full int8 range) after
-    // the stem, the depthwise and the expanding 1x1 convs.
-    const int relu6 = b->kind != 0 || b->out_c > b->in_c;
-    p.input_zero_point = -3;
-    p.output_zero_point = relu6 ? -128 : 5;
-    p.act_min = -128;
-    p.act_max = 127;
+    bench_shape_params(b, &p);
     const int32_t taps = b->kind == 1 ? b->k * b->k : b->k * b->k * b->in_c;
     const size_t in_n = (size_t)p.in_h * p.in_w * p.in_c, out_n = (size_t)p.out_h * p.out_w * p.out_c;
     int8_t *in = xmalloc(in_n), *out_a = xmalloc(out_n), *out_b = xmalloc(out_n);

@@ -1647,29 +1647,7 @@ static double now_s(void) {
 // Best time in seconds of one call over the whole output.
 static double bench_one(const effk_isa_kernels *k, const bench_shape *b, double min_s) {
   effk_conv2d_params p;
-  memset(&p, 0, sizeof p);
-  p.out_h = b->h;
-  p.out_w = b->w;
-  p.in_c = b->in_c;
-  p.out_c = b->kind == 1 ? b->in_c : b->out_c;
-  p.kernel_h = p.kernel_w = b->k;
-  p.stride_h = p.stride_w = b->s;
-  p.dilation_h = p.dilation_w = 1;
-  p.in_h = b->h * b->s;
-  p.in_w = b->w * b->s;
-  p.depth_multiplier = 1;
-  if (b->k > 1) {
-    int32_t pb;
-    same_pad(p.in_h, b->k, b->s, 1, &p.pad_top, &pb);
-    same_pad(p.in_w, b->k, b->s, 1, &p.pad_left, &pb);
-  }
-  // Lite0's activations: ReLU6 after the stem, the depthwise and the expanding 1x1 convs,
-  // quantized to [0, 6] (zero point -128, full int8 range); none after the projecting ones.
-  const int relu6 = b->kind == 1 || b->kind == 2 || (b->kind == 0 && b->out_c > b->in_c);
-  p.input_zero_point = -3;
-  p.output_zero_point = relu6 ? -128 : 5;
-  p.act_min = -128;
-  p.act_max = 127;
+  bench_shape_params(b, &p);
   rng_seed(42);
   const size_t in_n = (size_t)p.in_h * p.in_w * p.in_c;
   const size_t out_n = (size_t)p.out_h * p.out_w * p.out_c;

@@ -1,6 +1,9 @@
 // EfficientNet-Lite0's convolutions and its FC (batch 1), the shapes the kernel benchmarks
 // time (kernel_test --bench, kernel_ab). Included once per program.
 #include <stdint.h>
+#include <string.h>
+
+#include "effk.h"
 
 typedef struct {
   const char *label;
@@ -45,3 +48,27 @@ static const bench_shape bench_shapes[] = {
     {"dw3x3s1 7x7x1152", 1, 7, 7, 1152, 1152, 3, 1, 1},
     {"fc 1280->1000", 3, 1, 1, 1280, 1000, 1, 1, 1},
 };
+
+// The conv parameters of shape b: SAME padding, and Lite0's activations: ReLU6 after the stem,
+// the depthwise and the expanding 1x1 convs, quantized to [0, 6] (zero point -128, full int8
+// range); none after the projecting ones.
+static void bench_shape_params(const bench_shape *b, effk_conv2d_params *p) {
+  memset(p, 0, sizeof *p);
+  p->out_h = b->h;
+  p->out_w = b->w;
+  p->in_c = b->in_c;
+  p->out_c = b->kind == 1 ? b->in_c : b->out_c;
+  p->kernel_h = p->kernel_w = b->k;
+  p->stride_h = p->stride_w = b->s;
+  p->dilation_h = p->dilation_w = 1;
+  p->in_h = b->h * b->s;
+  p->in_w = b->w * b->s;
+  p->depth_multiplier = 1;
+  const int32_t pad = (b->h - 1) * b->s + b->k - p->in_h;  // SAME (square input and filter)
+  p->pad_top = p->pad_left = pad > 0 ? pad / 2 : 0;
+  const int relu6 = b->kind == 1 || b->kind == 2 || (b->kind == 0 && b->out_c > b->in_c);
+  p->input_zero_point = -3;
+  p->output_zero_point = relu6 ? -128 : 5;
+  p->act_min = -128;
+  p->act_max = 127;
+}
