@@ -12,7 +12,8 @@
 #if defined(__x86_64__)
 #include "common.h"
 
-enum { FC_NR = 8, FC_KR = 2 };
+#define FC_NR 8
+enum { FC_KR = 2 };
 
 size_t effk_qs8_fc_packed_size__avx2(int32_t in_c, int32_t out_c) {
   return effk__fc_blocked_packed_size(in_c, out_c, FC_NR, FC_KR);
@@ -85,34 +86,8 @@ EFFK_INLINE256 void fc_tile(const effk_fc_params *p, const int8_t *x, const int3
   }
 }
 
-EFFK_T256 void effk_qs8_fc__avx2(const effk_fc_params *p, const int8_t *input, const void *packed,
-                                 const double *scale, int8_t *output, int32_t oc_begin,
-                                 int32_t oc_end) {
-  if (oc_end <= oc_begin) return;
-  const int32_t out_c = p->out_c, ocp = (out_c + FC_NR - 1) / FC_NR * FC_NR;
-  const int32_t *bias_fold = (const int32_t *)packed;
-  const int8_t *w = (const int8_t *)(bias_fold + ocp);
-  const int32_t blk_end = (oc_end + FC_NR - 1) / FC_NR;
-  for (int32_t b = 0; b < p->batches; ++b) {
-    const int8_t *x = input + (size_t)b * p->in_c;
-    const int32_t corr = effk__fc_row_correction(p, x);
-    int8_t *out = output + (size_t)b * out_c;
-    int32_t blk = oc_begin / FC_NR;
-    for (; blk + 4 <= blk_end; blk += 4)
-      fc_tile(p, x, bias_fold, w, scale, corr, out, blk, oc_begin, oc_end, 4);
-    switch (blk_end - blk) {
-      case 3:
-        fc_tile(p, x, bias_fold, w, scale, corr, out, blk, oc_begin, oc_end, 3);
-        break;
-      case 2:
-        fc_tile(p, x, bias_fold, w, scale, corr, out, blk, oc_begin, oc_end, 2);
-        break;
-      case 1:
-        fc_tile(p, x, bias_fold, w, scale, corr, out, blk, oc_begin, oc_end, 1);
-        break;
-      default:
-        break;
-    }
-  }
-}
+#define FC_NBMAX 4
+#define FC_ATTR EFFK_T256
+#define FC_NAME effk_qs8_fc__avx2
+#include "../fc_driver.h"
 #endif

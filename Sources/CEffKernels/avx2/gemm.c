@@ -32,14 +32,8 @@ static size_t blocks_size(int32_t k, int32_t n) {
   return n8 * 8 * (sizeof(int32_t) + 2 * kpad2(k));
 }
 
-static size_t packed_size_k(int32_t k, int32_t n) {
-  size_t s = blocks_size(k, n);
-  if (kpad2(k) > EFFK256_KMAX) s += (size_t)n * k + (size_t)n * sizeof(int32_t);
-  return s;
-}
-
-static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t n, int32_t zp,
-                   void *packed) {
+static void pack_blocks(const int8_t *filter, const int32_t *bias, int32_t k, int32_t n,
+                        int32_t zp, void *packed) {
   const size_t k2 = kpad2(k);
   uint8_t *dst = (uint8_t *)packed;
   for (int32_t nb = 0; nb < n; nb += 16) {
@@ -66,14 +60,14 @@ static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t
             dst += 2;
           }
   }
-  if (k2 > EFFK256_KMAX) {  // raw bias (4-byte aligned here) and filter for the fallback
-    if (bias)
-      memcpy(dst, bias, (size_t)n * sizeof(int32_t));
-    else
-      memset(dst, 0, (size_t)n * sizeof(int32_t));
-    memcpy(dst + (size_t)n * sizeof(int32_t), filter, (size_t)n * k);
-  }
 }
+
+#define GEMM_ISA avx2
+#define GEMM_SHAPE 6x16c2
+#define GEMM_ATTR EFFK_T256
+#define GEMM_KPAD(k) kpad2(k)
+#define GEMM_KMAX EFFK256_KMAX
+#include "../gemm_x86.h"
 
 // One MR x (8*NV) tile over the int16 panel rows a + i*k2; all MR rows stored (16 or 8 bytes).
 EFFK_INLINE256 void tile(const int NV, const int GENERAL, const int CLAMP, const int16_t *a,
@@ -176,21 +170,6 @@ EFFK_T256 static void gemm_panel(const int16_t *a, size_t k2, const uint8_t *pac
   }
 }
 
-// Past the blocks, packing keeps the original bias and filter for the scalar fallback.
-static const int32_t *fallback_bias(const void *packed, int32_t k, int32_t n) {
-  return (const int32_t *)(const void *)((const uint8_t *)packed + blocks_size(k, n));
-}
-static const int8_t *fallback_filter(const void *packed, int32_t k, int32_t n) {
-  return (const int8_t *)(fallback_bias(packed, k, n) + n);
-}
-
-static void fallback_conv(const effk_conv2d_params *p, const int8_t *input, const void *packed,
-                          int32_t k, const int32_t *mult, const int32_t *shift, int8_t *output,
-                          int32_t oy_begin, int32_t oy_end) {
-  effk_qs8_conv2d__scalar(p, input, fallback_filter(packed, k, p->out_c),
-                          fallback_bias(packed, k, p->out_c), mult, shift, output, oy_begin,
-                          oy_end);
-}
 
 // Sign-extends n bytes to int16.
 EFFK_INLINE256 void widen_row(int16_t *dst, const int8_t *src, int32_t n) {
@@ -211,14 +190,6 @@ EFFK_INLINE256 void widen_fast(int16_t *dst, const int8_t *src, int32_t n, const
   for (; q < n; ++q) dst[q] = src[q];
 }
 
-size_t effk_qs8_conv1x1_packed_size__avx2(int32_t in_c, int32_t out_c) {
-  return packed_size_k(in_c, out_c);
-}
-
-void effk_qs8_conv1x1_pack__avx2(const int8_t *filter, const int32_t *bias, int32_t in_c,
-                                 int32_t out_c, int32_t input_zero_point, void *packed) {
-  pack_k(filter, bias, in_c, out_c, input_zero_point, packed);
-}
 
 EFFK_T256 void effk_qs8_conv1x1_channels_6x16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
     const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
@@ -265,15 +236,6 @@ EFFK_T256 void effk_qs8_conv1x1_channels_6x16c2__avx2(const effk_conv2d_params *
   } while (0)
 #include "../im2col_rows.h"
 
-size_t effk_qs8_conv_packed_size__avx2(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c) {
-  return packed_size_k(kh * kw * in_c, out_c);
-}
-
-void effk_qs8_conv_pack__avx2(const int8_t *filter, const int32_t *bias, int32_t kh, int32_t kw,
-                              int32_t in_c, int32_t out_c, int32_t input_zero_point,
-                              void *packed) {
-  pack_k(filter, bias, kh * kw * in_c, out_c, input_zero_point, packed);
-}
 
 EFFK_T256 void effk_qs8_conv_im2col_6x16c2__avx2(const effk_conv2d_params *p,
                                                  const int8_t *input, const void *packed,
@@ -301,10 +263,5 @@ EFFK_T256 void effk_qs8_conv_im2col_6x16c2__avx2(const effk_conv2d_params *p,
     gemm_panel(panel, k2, (const uint8_t *)packed, n, 0, n, mult, shift, output + (size_t)px * n, m,
                general, clamp, zp, lo, hi);
   }
-}
-EFFK_T256 void effk_qs8_conv1x1_6x16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
-    const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
-    int32_t pixel_begin, int32_t pixel_end) {
-  effk_qs8_conv1x1_channels_6x16c2__avx2(p, input, packed, mult, shift, output, pixel_begin, pixel_end, 0, p->out_c);
 }
 #endif

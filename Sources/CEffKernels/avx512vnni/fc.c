@@ -12,7 +12,8 @@
 #if defined(__x86_64__)
 #include "common.h"
 
-enum { FC_NR = 16, FC_KR = 4 };
+#define FC_NR 16
+enum { FC_KR = 4 };
 
 size_t effk_qs8_fc_packed_size__avx512vnni(int32_t in_c, int32_t out_c) {
   return effk__fc_blocked_packed_size(in_c, out_c, FC_NR, FC_KR);
@@ -50,7 +51,7 @@ EFFK_INLINE512 void fc_store16(__m512i acc, const double *scale, const effk_fc_p
 }
 
 // NB (1..4) blocks starting at block blk, one batch row.
-EFFK_INLINE512 void fc_tile(const effk_fc_params *p, const uint8_t *x, const int32_t *bias_fold,
+EFFK_INLINE512 void fc_tile(const effk_fc_params *p, const int8_t *x, const int32_t *bias_fold,
                             const int8_t *w, const double *scale, int32_t corr, int8_t *out,
                             int32_t blk, int32_t oc_begin, int32_t oc_end, const int NB) {
   const int32_t in_c = p->in_c, groups = (in_c + FC_KR - 1) / FC_KR, full = in_c / FC_KR;
@@ -89,34 +90,8 @@ EFFK_INLINE512 void fc_tile(const effk_fc_params *p, const uint8_t *x, const int
   }
 }
 
-EFFK_T512 void effk_qs8_fc__avx512vnni(const effk_fc_params *p, const int8_t *input,
-                                       const void *packed, const double *scale, int8_t *output,
-                                       int32_t oc_begin, int32_t oc_end) {
-  if (oc_end <= oc_begin) return;
-  const int32_t out_c = p->out_c, ocp = (out_c + FC_NR - 1) / FC_NR * FC_NR;
-  const int32_t *bias_fold = (const int32_t *)packed;
-  const int8_t *w = (const int8_t *)(bias_fold + ocp);
-  const int32_t blk_end = (oc_end + FC_NR - 1) / FC_NR;
-  for (int32_t b = 0; b < p->batches; ++b) {
-    const int8_t *x = input + (size_t)b * p->in_c;
-    const int32_t corr = effk__fc_row_correction(p, x);
-    int8_t *out = output + (size_t)b * out_c;
-    int32_t blk = oc_begin / FC_NR;
-    for (; blk + 4 <= blk_end; blk += 4)
-      fc_tile(p, (const uint8_t *)x, bias_fold, w, scale, corr, out, blk, oc_begin, oc_end, 4);
-    switch (blk_end - blk) {
-      case 3:
-        fc_tile(p, (const uint8_t *)x, bias_fold, w, scale, corr, out, blk, oc_begin, oc_end, 3);
-        break;
-      case 2:
-        fc_tile(p, (const uint8_t *)x, bias_fold, w, scale, corr, out, blk, oc_begin, oc_end, 2);
-        break;
-      case 1:
-        fc_tile(p, (const uint8_t *)x, bias_fold, w, scale, corr, out, blk, oc_begin, oc_end, 1);
-        break;
-      default:
-        break;
-    }
-  }
-}
+#define FC_NBMAX 4
+#define FC_ATTR EFFK_T512
+#define FC_NAME effk_qs8_fc__avx512vnni
+#include "../fc_driver.h"
 #endif

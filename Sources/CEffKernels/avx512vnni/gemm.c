@@ -41,14 +41,8 @@ static size_t blocks_size(int32_t k, int32_t n) {
   return n16 * 16 * (sizeof(int32_t) + kpad(k));
 }
 
-static size_t packed_size_k(int32_t k, int32_t n) {
-  size_t s = blocks_size(k, n);
-  if (kpad(k) > EFFK512_KMAX) s += (size_t)n * k + (size_t)n * sizeof(int32_t);
-  return s;
-}
-
-static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t n, int32_t zp,
-                   void *packed) {
+static void pack_blocks(const int8_t *filter, const int32_t *bias, int32_t k, int32_t n,
+                        int32_t zp, void *packed) {
   const size_t kp = kpad(k);
   uint8_t *dst = (uint8_t *)packed;
   for (int32_t nb = 0; nb < n; nb += 16 * NVMAX) {
@@ -76,14 +70,14 @@ static void pack_k(const int8_t *filter, const int32_t *bias, int32_t k, int32_t
           }
     dst = (uint8_t *)w;
   }
-  if (kp > EFFK512_KMAX) {  // raw bias (4-byte aligned here) and filter for the fallback
-    if (bias)
-      memcpy(dst, bias, (size_t)n * sizeof(int32_t));
-    else
-      memset(dst, 0, (size_t)n * sizeof(int32_t));
-    memcpy(dst + (size_t)n * sizeof(int32_t), filter, (size_t)n * k);
-  }
 }
+
+#define GEMM_ISA avx512vnni
+#define GEMM_SHAPE 7x64c4
+#define GEMM_ATTR EFFK_T512
+#define GEMM_KPAD(k) kpad(k)
+#define GEMM_KMAX EFFK512_KMAX
+#include "../gemm_x86.h"
 
 // One MR x (16*NV) tile: rows a + i*kp (i < MR), all MR rows stored (out_stride apart).
 // rqf: the RQ_FP constants of the tile's first channel group. HALF: the last vector holds at
@@ -260,30 +254,6 @@ EFFK_T512 static void gemm_panel(const uint8_t *a, size_t kp, const uint8_t *pac
   }
 }
 
-size_t effk_qs8_conv1x1_packed_size__avx512vnni(int32_t in_c, int32_t out_c) {
-  return packed_size_k(in_c, out_c);
-}
-
-void effk_qs8_conv1x1_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t in_c,
-                                        int32_t out_c, int32_t input_zero_point, void *packed) {
-  pack_k(filter, bias, in_c, out_c, input_zero_point, packed);
-}
-
-// Past the blocks, packing keeps the original bias and filter for the scalar fallback.
-static const int32_t *fallback_bias(const void *packed, int32_t k, int32_t n) {
-  return (const int32_t *)(const void *)((const uint8_t *)packed + blocks_size(k, n));
-}
-static const int8_t *fallback_filter(const void *packed, int32_t k, int32_t n) {
-  return (const int8_t *)(fallback_bias(packed, k, n) + n);
-}
-
-static void fallback_conv(const effk_conv2d_params *p, const int8_t *input, const void *packed,
-                          int32_t k, const int32_t *mult, const int32_t *shift, int8_t *output,
-                          int32_t oy_begin, int32_t oy_end) {
-  effk_qs8_conv2d__scalar(p, input, fallback_filter(packed, k, p->out_c),
-                          fallback_bias(packed, k, p->out_c), mult, shift, output, oy_begin,
-                          oy_end);
-}
 
 EFFK_T512 void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
     const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
@@ -405,15 +375,6 @@ EFFK_INLINE512 void im2col_rows_small3(const effk_conv2d_params *p, const int8_t
   }
 }
 
-size_t effk_qs8_conv_packed_size__avx512vnni(int32_t kh, int32_t kw, int32_t in_c, int32_t out_c) {
-  return packed_size_k(kh * kw * in_c, out_c);
-}
-
-void effk_qs8_conv_pack__avx512vnni(const int8_t *filter, const int32_t *bias, int32_t kh,
-                                     int32_t kw, int32_t in_c, int32_t out_c,
-                                     int32_t input_zero_point, void *packed) {
-  pack_k(filter, bias, kh * kw * in_c, out_c, input_zero_point, packed);
-}
 
 EFFK_T512 void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params *p,
                                                        const int8_t *input, const void *packed,
@@ -448,9 +409,4 @@ EFFK_T512 void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params 
   }
 }
 
-EFFK_T512 void effk_qs8_conv1x1_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
-    const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
-    int32_t pixel_begin, int32_t pixel_end) {
-  effk_qs8_conv1x1_channels_7x64c4__avx512vnni(p, input, packed, mult, shift, output, pixel_begin, pixel_end, 0, p->out_c);
-}
 #endif

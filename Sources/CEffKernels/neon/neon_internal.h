@@ -201,6 +201,26 @@ void effk_qs8_mean_hw_channels__neon(const effk_mean_params *p, const int8_t *in
                                      int8_t *output, int32_t c_begin, int32_t c_end);
 
 
+// ---- the tables (neon/table.c, neondot/table.c) ---------------------------------------------
+// Their entries for the kernels both tables share (neondot has no SDOT variant of these).
+#define EFFK_NEON_SHARED_ENTRIES                                     \
+  .dwconv_packed_size = effk_qs8_dwconv_packed_size__neon,           \
+  .dwconv_pack = effk_qs8_dwconv_pack__neon,                         \
+  .dwconv = effk_qs8_dwconv_16c__neon,                               \
+  .dwconv_channels = effk_qs8_dwconv_channels_16c__neon,             \
+  .dwconv_channel_block = 16,                                        \
+  .add = effk_qs8_add__neon,                                         \
+  .mul = effk_qs8_mul__neon,                                         \
+  .mul_channel = effk_qs8_mul_channel__neon,                         \
+  .lookup = effk_qs8_lookup__neon,                                   \
+  .mean_hw = effk_qs8_mean_hw__neon,                                 \
+  .mean_hw_channels = effk_qs8_mean_hw_channels__neon,               \
+  .mean_hw_channel_block = 16,                                       \
+  .fc_packed_size = effk_qs8_fc_packed_size__neon,                   \
+  .fc_pack = effk_qs8_fc_pack__neon,                                 \
+  .frame_row_to_rgb8 = effk_frame_row_to_rgb8__neon,                 \
+  .rgb8_resize_row_h = effk__rgb8_resize_row_h__neon,
+
 // ---- FULLY_CONNECTED (neon/fc.c, neondot/fc.c) ---------------------------------------------
 // Both tables pack alike (tables.h's blocked layout, nr = 4, kr = 16, x_offset 0): per block of 4
 // output channels, 16 input channels of each of the 4 rows in turn. Each row accumulates in an

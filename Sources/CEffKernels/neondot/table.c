@@ -57,23 +57,8 @@ const effk_isa_kernels effk_kernels__neondot = {
     .conv_packed_size = effk_qs8_conv_packed_size__neondot,
     .conv_pack = effk_qs8_conv_pack__neondot,
     .conv = effk_qs8_conv_im2col_4x16c4__neondot,
-    .dwconv_packed_size = effk_qs8_dwconv_packed_size__neon,
-    .dwconv_pack = effk_qs8_dwconv_pack__neon,
-    .dwconv = effk_qs8_dwconv_16c__neon,
-    .dwconv_channels = effk_qs8_dwconv_channels_16c__neon,
-    .dwconv_channel_block = 16,
-    .add = effk_qs8_add__neon,
-    .mul = effk_qs8_mul__neon,
-    .mul_channel = effk_qs8_mul_channel__neon,
-    .lookup = effk_qs8_lookup__neon,
-    .mean_hw = effk_qs8_mean_hw__neon,
-    .mean_hw_channels = effk_qs8_mean_hw_channels__neon,
-    .mean_hw_channel_block = 16,
-    .fc_packed_size = effk_qs8_fc_packed_size__neon,
-    .fc_pack = effk_qs8_fc_pack__neon,
     .fc = effk_qs8_fc__neondot,
-    .frame_row_to_rgb8 = effk_frame_row_to_rgb8__neon,
-    .rgb8_resize_row_h = effk__rgb8_resize_row_h__neon,
+    EFFK_NEON_SHARED_ENTRIES
 };
 
 #endif
