@@ -170,7 +170,6 @@ EFFK_T256 static void gemm_panel(const int16_t *a, size_t k2, const uint8_t *pac
   }
 }
 
-
 // Sign-extends n bytes to int16.
 EFFK_INLINE256 void widen_row(int16_t *dst, const int8_t *src, int32_t n) {
   int32_t q = 0;
@@ -189,7 +188,6 @@ EFFK_INLINE256 void widen_fast(int16_t *dst, const int8_t *src, int32_t n, const
                         _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + q))));
   for (; q < n; ++q) dst[q] = src[q];
 }
-
 
 EFFK_T256 void effk_qs8_conv1x1_channels_6x16c2__avx2(const effk_conv2d_params *p, const int8_t *input,
     const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
@@ -235,7 +233,6 @@ EFFK_T256 void effk_qs8_conv1x1_channels_6x16c2__avx2(const effk_conv2d_params *
     if ((d) != (row) + kp) *(d) = 0; \
   } while (0)
 #include "../im2col_rows.h"
-
 
 EFFK_T256 void effk_qs8_conv_im2col_6x16c2__avx2(const effk_conv2d_params *p,
                                                  const int8_t *input, const void *packed,

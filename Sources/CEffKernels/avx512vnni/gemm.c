@@ -254,7 +254,6 @@ EFFK_T512 static void gemm_panel(const uint8_t *a, size_t kp, const uint8_t *pac
   }
 }
 
-
 EFFK_T512 void effk_qs8_conv1x1_channels_7x64c4__avx512vnni(const effk_conv2d_params *p, const int8_t *input,
     const void *packed, const int32_t *mult, const int32_t *shift, int8_t *output,
     int32_t pixel_begin, int32_t pixel_end, int32_t c_begin, int32_t c_end) {
@@ -374,7 +373,6 @@ EFFK_INLINE512 void im2col_rows_small3(const effk_conv2d_params *p, const int8_t
     }
   }
 }
-
 
 EFFK_T512 void effk_qs8_conv_im2col_7x64c4__avx512vnni(const effk_conv2d_params *p,
                                                        const int8_t *input, const void *packed,
